@@ -1,0 +1,44 @@
+# zmqtt-go developer commands. `make test` is what CI runs.
+GO        ?= go
+FUZZTIME  ?= 30s
+BENCHTIME ?= 1s
+COUNT     ?= 6
+BENCHSTAT ?= $(GO) run golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
+
+.PHONY: all test vet arch fuzz bench demo
+
+all: test
+
+## test: formatting, vet, the architecture test, every test with the race
+## detector, then the allocation tests (TestAllocs*), which need a build
+## without it.
+test: vet arch
+	$(GO) test -race -timeout 30m ./...
+	$(GO) test -count=1 -run '^TestAllocs' ./...
+
+## vet: gofmt and go vet must be clean.
+vet:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go') 2>/dev/null | grep -v '^testdata/'); \
+	if [ -n "$$out" ]; then echo "gofmt: unformatted files:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+## arch: layers import only downward (DESIGN.md section 1).
+arch:
+	$(GO) test -count=1 -run 'TestArchitecture' ./internal/archtest
+
+## fuzz: run every fuzz target in fuzz/ for FUZZTIME each (default 30s).
+fuzz:
+	@set -e; for t in $$($(GO) test -list '^Fuzz' ./fuzz | grep '^Fuzz'); do \
+		echo "== $$t ($(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) ./fuzz; \
+	done
+
+## bench: benchmarks side by side with other MQTT codecs, summarised by benchstat.
+bench:
+	@mkdir -p bench/out
+	cd bench && $(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count $(COUNT) ./... | tee out/bench.txt
+	cd bench && $(BENCHSTAT) -col /impl out/bench.txt | tee out/benchstat.txt
+
+## demo: the zmqtt demo against a private broker.
+demo:
+	@echo "not yet: the demo arrives with the client (issue 6)"

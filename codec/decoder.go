@@ -1,0 +1,170 @@
+package codec
+
+// Decoder decodes packets without allocating: it keeps one value of each
+// packet type and reuses it on every call (a flyweight). It also applies the
+// rules that depend on who sent a packet, when From says so.
+//
+// The packet Decode returns, and every string and slice in it, is valid only
+// until the next call of Decode and only while src is not modified. Use
+// Clone to keep a packet longer. A Decoder is not safe for concurrent use.
+type Decoder struct {
+	// Version is the protocol version of the connection.
+	Version Version
+	// From is the role of the peer whose bytes are decoded: a client decodes
+	// with From = RoleServer. RoleAny skips the direction rules.
+	From Role
+
+	connect     Connect
+	connack     Connack
+	publish     Publish
+	puback      Puback
+	pubrec      Pubrec
+	pubrel      Pubrel
+	pubcomp     Pubcomp
+	subscribe   Subscribe
+	suback      Suback
+	unsubscribe Unsubscribe
+	unsuback    Unsuback
+	pingreq     Pingreq
+	pingresp    Pingresp
+	disconnect  Disconnect
+	auth        Auth
+}
+
+func (d *Decoder) packet(t Type) Packet {
+	switch t {
+	case TypeConnect:
+		return &d.connect
+	case TypeConnack:
+		return &d.connack
+	case TypePublish:
+		return &d.publish
+	case TypePuback:
+		return &d.puback
+	case TypePubrec:
+		return &d.pubrec
+	case TypePubrel:
+		return &d.pubrel
+	case TypePubcomp:
+		return &d.pubcomp
+	case TypeSubscribe:
+		return &d.subscribe
+	case TypeSuback:
+		return &d.suback
+	case TypeUnsubscribe:
+		return &d.unsubscribe
+	case TypeUnsuback:
+		return &d.unsuback
+	case TypePingreq:
+		return &d.pingreq
+	case TypePingresp:
+		return &d.pingresp
+	case TypeDisconnect:
+		return &d.disconnect
+	case TypeAuth:
+		return &d.auth
+	}
+	return nil
+}
+
+// Decode decodes the packet at the start of src as codec.Decode does, into
+// the Decoder's own packet values, and then checks that the sender's role may
+// send it (see CheckSender). It does not allocate in steady state.
+func (d *Decoder) Decode(src []byte) (Packet, int, error) {
+	if !d.Version.Valid() {
+		return nil, 0, badVersion(d.Version)
+	}
+	h, err := ParseHeader(src)
+	if err != nil {
+		return nil, 0, err
+	}
+	if d.From != RoleAny && !mayReceive(d.From, h.Type) {
+		return nil, 0, wrongDirection(h.Type, d.From, 0)
+	}
+	if len(src) < h.Size() {
+		return nil, 0, ErrIncomplete
+	}
+	p := d.packet(h.Type)
+	if err := decodeInto(p, src[:h.Size()], h, d.Version); err != nil {
+		return nil, 0, err
+	}
+	if d.From != RoleAny {
+		if err := checkSender(p, d.From, d.Version, h.Len); err != nil {
+			return nil, 0, err
+		}
+	}
+	return p, h.Size(), nil
+}
+
+var (
+	clientSends = types(TypeConnect, TypePublish, TypePuback, TypePubrec, TypePubrel, TypePubcomp,
+		TypeSubscribe, TypeUnsubscribe, TypePingreq, TypeDisconnect, TypeAuth)
+	serverSends = types(TypeConnack, TypePublish, TypePuback, TypePubrec, TypePubrel, TypePubcomp,
+		TypeSuback, TypeUnsuback, TypePingresp, TypeDisconnect, TypeAuth)
+	authClientReasons = makeReasonSet(ReasonContinueAuthentication, ReasonReauthenticate)
+	authServerReasons = makeReasonSet(ReasonSuccess, ReasonContinueAuthentication)
+)
+
+func mayReceive(from Role, t Type) bool {
+	if from == RoleClient {
+		return clientSends&(1<<t) != 0
+	}
+	return serverSends&(1<<t) != 0
+}
+
+func wrongDirection(t Type, from Role, off int) *Error {
+	return newErr(ReasonProtocolError, t, off, "MQTT-2.1.2", "a "+from.String()+" does not send "+t.String())
+}
+
+// CheckSender reports whether a packet may be sent by a peer of the given
+// role on version v: the direction of each packet type [MQTT-2.1.2], no
+// Subscription Identifier in a client's PUBLISH [MQTT-3.3.4-6], the
+// DISCONNECT reason codes of each side [MQTT-3.14.2.1], no Session Expiry
+// Interval in a server's DISCONNECT [MQTT-3.14.2-2], and the AUTH reason
+// codes of each side [MQTT-3.15.2.1]. The error is an *Error with
+// ReasonProtocolError and Offset -1. RoleAny accepts every packet.
+func CheckSender(p Packet, from Role, v Version) error {
+	if from == RoleAny {
+		return nil
+	}
+	if !mayReceive(from, p.Type()) {
+		return wrongDirection(p.Type(), from, -1)
+	}
+	if err := checkSender(p, from, v, -1); err != nil {
+		return err
+	}
+	return nil
+}
+
+func checkSender(p Packet, from Role, v Version, off int) *Error {
+	if v != V5 {
+		return nil
+	}
+	switch p := p.(type) {
+	case *Publish:
+		if from == RoleClient && len(p.Props.SubscriptionIDs) > 0 {
+			return newErr(ReasonProtocolError, TypePublish, off, "MQTT-3.3.4-6", "a client's PUBLISH carries a subscription identifier")
+		}
+	case *Disconnect:
+		if from == RoleClient && !disconnectClientReasons.has(p.ReasonCode) {
+			return newErr(ReasonProtocolError, TypeDisconnect, off, "MQTT-3.14.2-1", "reason code "+hexByte(byte(p.ReasonCode))+" is the server's")
+		}
+		if from == RoleServer {
+			if !disconnectServerReasons.has(p.ReasonCode) {
+				return newErr(ReasonProtocolError, TypeDisconnect, off, "MQTT-3.14.2-1", "reason code "+hexByte(byte(p.ReasonCode))+" is the client's")
+			}
+			if p.Props.Has(PropSessionExpiryInterval) {
+				return newErr(ReasonProtocolError, TypeDisconnect, off, "MQTT-3.14.2-2", "a server's DISCONNECT carries a session expiry interval")
+			}
+		}
+	case *Auth:
+		set := &authServerReasons
+		if from == RoleClient {
+			set = &authClientReasons
+		}
+		if !set.has(p.ReasonCode) {
+			return newErr(ReasonProtocolError, TypeAuth, off, "MQTT-3.15.2-1", "a "+from.String()+" does not send AUTH with reason code "+hexByte(byte(p.ReasonCode)))
+		}
+	}
+	return nil
+}

@@ -1,0 +1,3 @@
+module github.com/zmqtt/zmqtt-go
+
+go 1.26
