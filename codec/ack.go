@@ -95,11 +95,6 @@ func (p *Pubrel) Decode(src []byte, v Version) (int, error) { return decodeAs(p,
 // Decode decodes a whole PUBCOMP packet from the start of src.
 func (p *Pubcomp) Decode(src []byte, v Version) (int, error) { return decodeAs(p, src, v) }
 
-func (p *Puback) decode(b []byte, h Header, v Version) error  { return (*ack)(p).decode(b, h, v) }
-func (p *Pubrec) decode(b []byte, h Header, v Version) error  { return (*ack)(p).decode(b, h, v) }
-func (p *Pubrel) decode(b []byte, h Header, v Version) error  { return (*ack)(p).decode(b, h, v) }
-func (p *Pubcomp) decode(b []byte, h Header, v Version) error { return (*ack)(p).decode(b, h, v) }
-
 // Clone returns a deep copy of p.
 func (p *Puback) Clone() *Puback { return (*Puback)((*ack)(p).clone()) }
 

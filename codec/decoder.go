@@ -78,7 +78,7 @@ func (d *Decoder) Decode(src []byte) (Packet, int, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	if d.From != RoleAny && !mayReceive(d.From, h.Type) {
+	if d.From != RoleAny && !mayReceive(d.From, h.Type, d.Version) {
 		return nil, 0, wrongDirection(h.Type, d.From, 0)
 	}
 	if len(src) < h.Size() {
@@ -105,9 +105,15 @@ var (
 	authServerReasons = makeReasonSet(ReasonSuccess, ReasonContinueAuthentication)
 )
 
-func mayReceive(from Role, t Type) bool {
+// mayReceive reports whether a peer of role from may send packet type t:
+// the directions of the packet type table [MQTT-2.1.2]. On MQTT 3.1.1 only
+// the client sends DISCONNECT (3.1.1 section 3.14).
+func mayReceive(from Role, t Type, v Version) bool {
 	if from == RoleClient {
 		return clientSends&(1<<t) != 0
+	}
+	if t == TypeDisconnect && v == V311 {
+		return false
 	}
 	return serverSends&(1<<t) != 0
 }
@@ -127,7 +133,7 @@ func CheckSender(p Packet, from Role, v Version) error {
 	if from == RoleAny {
 		return nil
 	}
-	if !mayReceive(from, p.Type()) {
+	if !mayReceive(from, p.Type(), v) {
 		return wrongDirection(p.Type(), from, -1)
 	}
 	if err := checkSender(p, from, v, -1); err != nil {

@@ -206,17 +206,46 @@ func Clone(p Packet) Packet {
 	return nil
 }
 
-// decoder is the body decoder every packet type has; b is the whole packet
-// (len(b) == h.Size()) and h its parsed fixed header.
-type decoder interface {
-	decode(b []byte, h Header, v Version) error
-}
-
+// decodeInto decodes the body of packet p; b is the whole packet
+// (len(b) == h.Size()) and h its parsed fixed header. Every packet type has
+// a decode method; the switch calls it without an interface conversion.
 func decodeInto(p Packet, b []byte, h Header, v Version) error {
-	if h.Type == TypeAuth && v == V311 {
-		return malformed(h.Type, 0, "MQTT-2.1.2-1", "AUTH does not exist in MQTT 3.1.1")
+	switch p := p.(type) {
+	case *Publish:
+		return p.decode(b, h, v)
+	case *Puback:
+		return (*ack)(p).decode(b, h, v)
+	case *Pubrec:
+		return (*ack)(p).decode(b, h, v)
+	case *Pubrel:
+		return (*ack)(p).decode(b, h, v)
+	case *Pubcomp:
+		return (*ack)(p).decode(b, h, v)
+	case *Pingreq:
+		return endCheck(h.Type, h.Len, len(b))
+	case *Pingresp:
+		return endCheck(h.Type, h.Len, len(b))
+	case *Connect:
+		return p.decode(b, h, v)
+	case *Connack:
+		return p.decode(b, h, v)
+	case *Subscribe:
+		return p.decode(b, h, v)
+	case *Suback:
+		return p.decode(b, h, v)
+	case *Unsubscribe:
+		return p.decode(b, h, v)
+	case *Unsuback:
+		return p.decode(b, h, v)
+	case *Disconnect:
+		return p.decode(b, h, v)
+	case *Auth:
+		if v == V311 {
+			return malformed(h.Type, 0, "MQTT-2.1.2-1", "AUTH does not exist in MQTT 3.1.1")
+		}
+		return p.decode(b, h, v)
 	}
-	return p.(decoder).decode(b, h, v)
+	return malformed(h.Type, 0, "", "unknown packet")
 }
 
 // decodeAs is the Decode method of every packet type: it checks the header

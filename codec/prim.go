@@ -1,6 +1,7 @@
 package codec
 
 import (
+	"encoding/binary"
 	"unicode/utf8"
 	"unsafe"
 )
@@ -120,11 +121,44 @@ func bstr(b []byte) string {
 	return unsafe.String(unsafe.SliceData(b), len(b))
 }
 
+// Word-at-a-time scanning: the checks below look at eight bytes at once and
+// fall back to a byte loop only when a word holds something of interest.
+const (
+	lo8 = 0x0101010101010101
+	hi8 = 0x8080808080808080
+)
+
+// zeroByte is non-zero when some byte of x is zero.
+func zeroByte(x uint64) uint64 { return (x - lo8) &^ x & hi8 }
+
+// plainPrefix returns the length of the prefix of b made of ASCII bytes
+// other than U+0000, and, when wild is set, other than '+' and '#'. It stops
+// at the first word that holds anything else, so the result is a multiple of
+// eight or len(b); callers continue byte by byte from there.
+func plainPrefix(b []byte, wild bool) int {
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		x := binary.LittleEndian.Uint64(b[i:])
+		special := x&hi8 | zeroByte(x)
+		if wild {
+			special |= zeroByte(x^('+'*lo8)) | zeroByte(x^('#'*lo8))
+		}
+		if special != 0 {
+			return i
+		}
+	}
+	return i
+}
+
 // validUTF8 reports whether b is a well-formed UTF-8 string without U+0000,
 // as every UTF-8 Encoded String must be [MQTT-1.5.4-1] [MQTT-1.5.4-2].
 // Surrogate code points are ill-formed in UTF-8 and are refused too.
 func validUTF8(b []byte) bool {
-	for i := 0; i < len(b); i++ {
+	i := 0
+	if len(b) >= 32 {
+		i = plainPrefix(b, false)
+	}
+	for ; i < len(b); i++ {
 		c := b[i]
 		if c == 0 {
 			return false

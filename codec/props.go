@@ -205,38 +205,100 @@ func (p *Properties) Empty() bool { return p.mask() == 0 }
 // mask computes the set of properties that are present.
 func (p *Properties) mask() PropSet {
 	m := p.Present &^ (1<<PropUserProperty | 1<<PropSubscriptionIdentifier)
-	set := func(cond bool, id PropID) {
-		if cond {
-			m |= 1 << id
+	if p.PayloadFormat != 0 {
+		m |= 1 << PropPayloadFormatIndicator
+	}
+	if p.MessageExpiry != 0 {
+		m |= 1 << PropMessageExpiryInterval
+	}
+	if p.ContentType != "" {
+		m |= 1 << PropContentType
+	}
+	if p.ResponseTopic != "" {
+		m |= 1 << PropResponseTopic
+	}
+	if len(p.CorrelationData) != 0 {
+		m |= 1 << PropCorrelationData
+	}
+	if len(p.SubscriptionIDs) != 0 {
+		m |= 1 << PropSubscriptionIdentifier
+	}
+	if p.SessionExpiry != 0 {
+		m |= 1 << PropSessionExpiryInterval
+	}
+	if p.AssignedClientID != "" {
+		m |= 1 << PropAssignedClientIdentifier
+	}
+	if p.ServerKeepAlive != 0 {
+		m |= 1 << PropServerKeepAlive
+	}
+	if p.AuthMethod != "" {
+		m |= 1 << PropAuthenticationMethod
+	}
+	if len(p.AuthData) != 0 {
+		m |= 1 << PropAuthenticationData
+	}
+	if p.RequestProblemInfo|p.RequestResponseInfo|p.MaximumQoS|p.RetainAvailable|
+		p.WildcardSubAvailable|p.SubIDAvailable|p.SharedSubAvailable != 0 {
+		m |= p.byteMask()
+	}
+	if p.WillDelay != 0 {
+		m |= 1 << PropWillDelayInterval
+	}
+	if p.ResponseInfo != "" {
+		m |= 1 << PropResponseInformation
+	}
+	if p.ServerReference != "" {
+		m |= 1 << PropServerReference
+	}
+	if p.ReasonString != "" {
+		m |= 1 << PropReasonString
+	}
+	if p.ReceiveMaximum|p.TopicAliasMaximum|p.TopicAlias != 0 {
+		if p.ReceiveMaximum != 0 {
+			m |= 1 << PropReceiveMaximum
+		}
+		if p.TopicAliasMaximum != 0 {
+			m |= 1 << PropTopicAliasMaximum
+		}
+		if p.TopicAlias != 0 {
+			m |= 1 << PropTopicAlias
 		}
 	}
-	set(p.PayloadFormat != 0, PropPayloadFormatIndicator)
-	set(p.MessageExpiry != 0, PropMessageExpiryInterval)
-	set(p.ContentType != "", PropContentType)
-	set(p.ResponseTopic != "", PropResponseTopic)
-	set(len(p.CorrelationData) != 0, PropCorrelationData)
-	set(len(p.SubscriptionIDs) != 0, PropSubscriptionIdentifier)
-	set(p.SessionExpiry != 0, PropSessionExpiryInterval)
-	set(p.AssignedClientID != "", PropAssignedClientIdentifier)
-	set(p.ServerKeepAlive != 0, PropServerKeepAlive)
-	set(p.AuthMethod != "", PropAuthenticationMethod)
-	set(len(p.AuthData) != 0, PropAuthenticationData)
-	set(p.RequestProblemInfo != 0, PropRequestProblemInformation)
-	set(p.WillDelay != 0, PropWillDelayInterval)
-	set(p.RequestResponseInfo != 0, PropRequestResponseInformation)
-	set(p.ResponseInfo != "", PropResponseInformation)
-	set(p.ServerReference != "", PropServerReference)
-	set(p.ReasonString != "", PropReasonString)
-	set(p.ReceiveMaximum != 0, PropReceiveMaximum)
-	set(p.TopicAliasMaximum != 0, PropTopicAliasMaximum)
-	set(p.TopicAlias != 0, PropTopicAlias)
-	set(p.MaximumQoS != 0, PropMaximumQoS)
-	set(p.RetainAvailable != 0, PropRetainAvailable)
-	set(len(p.User) != 0, PropUserProperty)
-	set(p.MaximumPacketSize != 0, PropMaximumPacketSize)
-	set(p.WildcardSubAvailable != 0, PropWildcardSubscriptionAvailable)
-	set(p.SubIDAvailable != 0, PropSubscriptionIdentifierAvailable)
-	set(p.SharedSubAvailable != 0, PropSharedSubscriptionAvailable)
+	if len(p.User) != 0 {
+		m |= 1 << PropUserProperty
+	}
+	if p.MaximumPacketSize != 0 {
+		m |= 1 << PropMaximumPacketSize
+	}
+	return m
+}
+
+// byteMask is the part of mask for the CONNECT and CONNACK byte properties,
+// which a PUBLISH never carries.
+func (p *Properties) byteMask() PropSet {
+	var m PropSet
+	if p.RequestProblemInfo != 0 {
+		m |= 1 << PropRequestProblemInformation
+	}
+	if p.RequestResponseInfo != 0 {
+		m |= 1 << PropRequestResponseInformation
+	}
+	if p.MaximumQoS != 0 {
+		m |= 1 << PropMaximumQoS
+	}
+	if p.RetainAvailable != 0 {
+		m |= 1 << PropRetainAvailable
+	}
+	if p.WildcardSubAvailable != 0 {
+		m |= 1 << PropWildcardSubscriptionAvailable
+	}
+	if p.SubIDAvailable != 0 {
+		m |= 1 << PropSubscriptionIdentifierAvailable
+	}
+	if p.SharedSubAvailable != 0 {
+		m |= 1 << PropSharedSubscriptionAvailable
+	}
 	return m
 }
 
@@ -290,7 +352,11 @@ func cloneBytes(b []byte) []byte {
 // and returns the length of the encoded property list, without the Property
 // Length in front of it.
 func (p *Properties) propsSize(t, pt Type) (int, *Error) {
-	m := p.mask()
+	return p.propsSizeMask(p.mask(), t, pt)
+}
+
+// propsSizeMask is propsSize for a mask the caller has computed.
+func (p *Properties) propsSizeMask(m PropSet, t, pt Type) (int, *Error) {
 	if m == 0 {
 		return 0, nil
 	}
@@ -354,6 +420,9 @@ func (p *Properties) propsSize(t, pt Type) (int, *Error) {
 // checkValues applies the range rules of the properties, the same for
 // encoding (off < 0) and decoding.
 func (p *Properties) checkValues(m PropSet, t, pt Type, off int) *Error {
+	if m&valueRules == 0 {
+		return nil
+	}
 	fail := func(rule, msg string) *Error {
 		return newErr(ReasonProtocolError, pt, off, rule, msg)
 	}
@@ -390,7 +459,7 @@ func (p *Properties) checkValues(m PropSet, t, pt Type, off int) *Error {
 	if m.Has(PropTopicAlias) && p.TopicAlias == 0 {
 		return fail("MQTT-3.3.2-8", "topic alias must not be 0")
 	}
-	if m.Has(PropAuthenticationData) && !m.Has(PropAuthenticationMethod) {
+	if t == TypeConnect && m.Has(PropAuthenticationData) && !m.Has(PropAuthenticationMethod) {
 		return fail("MQTT-3.1.2.11.10", "authentication data without an authentication method")
 	}
 	if m.Has(PropResponseTopic) {
@@ -402,6 +471,13 @@ func (p *Properties) checkValues(m PropSet, t, pt Type, off int) *Error {
 	}
 	return nil
 }
+
+// valueRules holds the properties checkValues has a rule for.
+const valueRules = PropSet(1<<PropPayloadFormatIndicator | 1<<PropRequestProblemInformation |
+	1<<PropRequestResponseInformation | 1<<PropMaximumQoS | 1<<PropRetainAvailable |
+	1<<PropWildcardSubscriptionAvailable | 1<<PropSubscriptionIdentifierAvailable |
+	1<<PropSharedSubscriptionAvailable | 1<<PropReceiveMaximum | 1<<PropMaximumPacketSize |
+	1<<PropTopicAlias | 1<<PropAuthenticationData | 1<<PropResponseTopic)
 
 func ctxName(t Type) string {
 	if t == ctxWill {
@@ -444,11 +520,16 @@ func (p *Properties) binaryProp(id PropID) []byte {
 // the value propsSize returned. Properties are written in identifier order,
 // user properties in their own order.
 func (p *Properties) appendProps(dst []byte, size int) []byte {
-	dst = appendVBI(dst, size)
 	if size == 0 {
-		return dst
+		return append(dst, 0)
 	}
-	for m := p.mask(); m != 0; m &= m - 1 {
+	return p.appendPropsMask(dst, size, p.mask())
+}
+
+// appendPropsMask is appendProps for a mask the caller has computed.
+func (p *Properties) appendPropsMask(dst []byte, size int, m PropSet) []byte {
+	dst = appendVBI(dst, size)
+	for ; m != 0; m &= m - 1 {
 		id := PropID(bits.TrailingZeros64(uint64(m)))
 		switch id {
 		case PropPayloadFormatIndicator:
@@ -504,6 +585,10 @@ func (p *Properties) appendProps(dst []byte, size int) []byte {
 // b[off:end] for packet type t (ctxWill for a Will), reporting errors against
 // packet type pt. It returns the offset after the properties.
 func (p *Properties) decodeProps(b []byte, off, end int, t, pt Type) (int, error) {
+	if off < end && b[off] == 0 { // no properties: the common case
+		p.Present = 0
+		return off + 1, nil
+	}
 	n, next, res := readVBI(b, off, end)
 	switch res {
 	case vbiOK:
@@ -591,7 +676,11 @@ func (p *Properties) decodeProps(b []byte, off, end int, t, pt Type) (int, error
 			switch res {
 			case vbiOK:
 				if v == 0 {
-					return start, protocolErr(pt, start, "MQTT-3.3.2.3.8", "subscription identifier is 0")
+					rule := "MQTT-3.3.2.3.8"
+					if t == TypeSubscribe {
+						rule = "MQTT-3.8.2.1.2"
+					}
+					return start, protocolErr(pt, start, rule, "subscription identifier is 0")
 				}
 				p.SubscriptionIDs = append(p.SubscriptionIDs, uint32(v))
 				off, ok = next, true

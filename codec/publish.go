@@ -30,45 +30,46 @@ func (p *Publish) flags() byte {
 
 // remaining validates p and returns its Remaining Length and the length of
 // its property list.
-func (p *Publish) remaining(v Version) (rem, plen int, err *Error) {
+func (p *Publish) remaining(v Version) (rem, plen int, m PropSet, err *Error) {
 	if !p.QoS.Valid() {
-		return 0, 0, encErr(ReasonMalformedPacket, TypePublish, "MQTT-3.3.1-4", "QoS must be 0, 1 or 2")
+		return 0, 0, 0, encErr(ReasonMalformedPacket, TypePublish, "MQTT-3.3.1-4", "QoS must be 0, 1 or 2")
 	}
 	if p.Dup && p.QoS == AtMostOnce {
-		return 0, 0, encErr(ReasonMalformedPacket, TypePublish, "MQTT-3.3.1-2", "DUP set on a QoS 0 message")
+		return 0, 0, 0, encErr(ReasonMalformedPacket, TypePublish, "MQTT-3.3.1-2", "DUP set on a QoS 0 message")
 	}
 	if p.QoS == AtMostOnce {
 		if p.PacketID != 0 {
-			return 0, 0, encErr(ReasonProtocolError, TypePublish, "MQTT-2.2.1-2", "packet identifier on a QoS 0 message")
+			return 0, 0, 0, encErr(ReasonProtocolError, TypePublish, "MQTT-2.2.1-2", "packet identifier on a QoS 0 message")
 		}
 	} else if p.PacketID == 0 {
-		return 0, 0, encErr(ReasonProtocolError, TypePublish, "MQTT-2.2.1-3", "packet identifier 0")
+		return 0, 0, 0, encErr(ReasonProtocolError, TypePublish, "MQTT-2.2.1-3", "packet identifier 0")
 	}
 	rem = 2 + len(p.Topic) + len(p.Payload)
 	if p.QoS > 0 {
 		rem += 2
 	}
+	m = p.Props.mask()
 	if v == V5 {
-		if plen, err = p.Props.propsSize(TypePublish, TypePublish); err != nil {
-			return 0, 0, err
+		if plen, err = p.Props.propsSizeMask(m, TypePublish, TypePublish); err != nil {
+			return 0, 0, 0, err
 		}
 		rem += vbiLen(plen) + plen
-	} else if !p.Props.Empty() {
-		return 0, 0, noProps(TypePublish)
+	} else if m != 0 {
+		return 0, 0, 0, noProps(TypePublish)
 	}
 	if p.Topic == "" {
-		if v == V311 || !p.Props.Has(PropTopicAlias) {
-			return 0, 0, encErr(ReasonProtocolError, TypePublish, "MQTT-3.3.2-1", "empty topic name without a topic alias")
+		if v == V311 || !m.Has(PropTopicAlias) {
+			return 0, 0, 0, encErr(ReasonProtocolError, TypePublish, "MQTT-3.3.2-1", "empty topic name without a topic alias")
 		}
 	} else if terr := checkTopicName(p.Topic); terr != nil {
 		e := encErr(topicNameReason, TypePublish, terr.Rule, terr.Msg)
 		e.Err = terr
-		return 0, 0, e
+		return 0, 0, 0, e
 	}
 	if rem > MaxRemainingLength {
-		return 0, 0, tooLarge(TypePublish)
+		return 0, 0, 0, tooLarge(TypePublish)
 	}
-	return rem, plen, nil
+	return rem, plen, m, nil
 }
 
 // topicNameReason is the reason code for a topic name that breaks the rules
@@ -95,7 +96,7 @@ func (p *Publish) Append(dst []byte, v Version) ([]byte, error) {
 	if !v.Valid() {
 		return dst, badVersion(v)
 	}
-	rem, plen, err := p.remaining(v)
+	rem, plen, m, err := p.remaining(v)
 	if err != nil {
 		return dst, err
 	}
@@ -106,7 +107,11 @@ func (p *Publish) Append(dst []byte, v Version) ([]byte, error) {
 		dst = appendUint16(dst, p.PacketID)
 	}
 	if v == V5 {
-		dst = p.Props.appendProps(dst, plen)
+		if plen == 0 {
+			dst = append(dst, 0)
+		} else {
+			dst = p.Props.appendPropsMask(dst, plen, m)
+		}
 	}
 	return append(dst, p.Payload...), nil
 }

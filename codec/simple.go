@@ -60,14 +60,6 @@ func (p *Pingreq) Decode(src []byte, v Version) (int, error) { return decodeAs(p
 // Decode decodes a whole PINGRESP packet from the start of src.
 func (p *Pingresp) Decode(src []byte, v Version) (int, error) { return decodeAs(p, src, v) }
 
-func (p *Pingreq) decode(b []byte, h Header, v Version) error {
-	return endCheck(h.Type, h.Len, len(b))
-}
-
-func (p *Pingresp) decode(b []byte, h Header, v Version) error {
-	return endCheck(h.Type, h.Len, len(b))
-}
-
 // reasonProps is the shared layout of DISCONNECT and AUTH on 5.0.
 func reasonPropsRemaining(c ReasonCode, props *Properties, v Version, t Type) (rem, plen int, err *Error) {
 	if v == V311 {

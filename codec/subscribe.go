@@ -119,6 +119,9 @@ func (p *Subscribe) remaining(v Version) (rem, plen int, err *Error) {
 			return 0, 0, err
 		}
 		if !s.QoS.Valid() {
+			if v == V5 {
+				return 0, 0, encErr(ReasonProtocolError, t, "MQTT-3.8.3.1", "maximum QoS must be 0, 1 or 2")
+			}
 			return 0, 0, encErr(ReasonMalformedPacket, t, "MQTT-3.8.3-4", "QoS must be 0, 1 or 2")
 		}
 		if v == V311 && (s.NoLocal || s.RetainAsPublished || s.RetainHandling != 0) {
@@ -223,16 +226,19 @@ func (p *Subscribe) decode(b []byte, h Header, v Version) error {
 		}
 		o := b[next]
 		s := Subscription{Filter: filter, QoS: QoS(o & 3)}
-		if s.QoS == 3 {
-			return malformed(t, next, "MQTT-3.8.3-4", "QoS 3")
-		}
 		if v == V311 {
+			if s.QoS == 3 {
+				return malformed(t, next, "MQTT-3.8.3-4", "QoS 3")
+			}
 			if o&0xFC != 0 {
 				return malformed(t, next, "MQTT-3.8.3-4", "reserved subscription option bits are set")
 			}
 		} else {
 			if o&0xC0 != 0 {
 				return malformed(t, next, "MQTT-3.8.3-5", "reserved subscription option bits are set")
+			}
+			if s.QoS == 3 {
+				return protocolErr(t, next, "MQTT-3.8.3.1", "maximum QoS 3")
 			}
 			s.NoLocal = o&0x04 != 0
 			s.RetainAsPublished = o&0x08 != 0

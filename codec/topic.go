@@ -1,6 +1,9 @@
 package codec
 
-import "strings"
+import (
+	"strings"
+	"unsafe"
+)
 
 // Topic rules of section 4.7: topic names (PUBLISH, Will, Response Topic),
 // topic filters (SUBSCRIBE, UNSUBSCRIBE), matching, and shared subscriptions
@@ -43,7 +46,10 @@ func checkTopicName(s string) *TopicError {
 	if len(s) > maxString {
 		return topicErr(s, false, "MQTT-4.7.3-3", "longer than 65535 bytes")
 	}
-	for i := 0; i < len(s); i++ {
+	for i := plainPrefix(unsafe.Slice(unsafe.StringData(s), len(s)), true); i < len(s); i++ {
+		if !topicSpecial[s[i]] {
+			continue
+		}
 		switch c := s[i]; {
 		case c == '+' || c == '#':
 			return topicErr(s, false, "MQTT-3.3.2-2", "wildcards are not allowed in a topic name")
@@ -66,8 +72,12 @@ func checkTopicName(s string) *TopicError {
 // unless it fails; an empty name is the caller's concern (it is allowed with
 // a Topic Alias on MQTT 5.0). off is the offset of the name's length field.
 func checkTopicBytes(b []byte, t Type, off int) *Error {
-	for i := 0; i < len(b); i++ {
-		if c := b[i]; c == '+' || c == '#' || c == 0 || c >= 0x80 {
+	i := 0
+	if len(b) >= 32 {
+		i = plainPrefix(b, true)
+	}
+	for ; i < len(b); i++ {
+		if c := b[i]; topicSpecial[c] {
 			if c >= 0x80 && validUTF8(b[i:]) && !containsWildcard(b[i:]) {
 				return nil
 			}
@@ -90,6 +100,16 @@ func containsWildcard(b []byte) bool {
 }
 
 const sharePrefix = "$share/"
+
+// topicSpecial marks the bytes a topic name scan must stop at: the
+// wildcards, U+0000 and the start of a multi-byte UTF-8 sequence.
+var topicSpecial = func() (t [256]bool) {
+	t['+'], t['#'], t[0] = true, true, true
+	for c := 0x80; c < 256; c++ {
+		t[c] = true
+	}
+	return t
+}()
 
 func checkTopicFilter(s string) *TopicError {
 	if len(s) == 0 {
