@@ -1,0 +1,327 @@
+package session
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/zmqtt/zmqtt-go/codec"
+)
+
+func subscribed(t *testing.T, h *harness, handle Handle, filter string, qos codec.QoS) {
+	t.Helper()
+	tok, err := h.s.Subscribe(h.now, handle, []codec.Subscription{{Filter: filter, QoS: qos}}, SubscribeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := h.sent()
+	if len(p) != 1 {
+		t.Fatalf("Subscribe sent %v", p)
+	}
+	id := p[0].(*codec.Subscribe).PacketID
+	evs := h.feed(&codec.Suback{PacketID: id, ReasonCodes: []codec.ReasonCode{codec.ReasonCode(qos)}})
+	if len(evs) != 1 || evs[0].Token != tok || evs[0].Err != nil {
+		t.Fatalf("SUBACK events %+v", evs)
+	}
+}
+
+func inPub(topic string, qos codec.QoS, id uint16, payload string) *codec.Publish {
+	return &codec.Publish{Topic: topic, QoS: qos, PacketID: id, Payload: []byte(payload)}
+}
+
+func TestInboundQoS0(t *testing.T) {
+	h := connected(t, Config{}, nil)
+	subscribed(t, h, 7, "a/+", 0)
+	evs := h.feed(inPub("a/b", 0, 0, "hi"))
+	wantKinds(t, evs, EventMessage)
+	m := evs[0].Message
+	if m.Topic != "a/b" || string(m.Payload) != "hi" || len(m.Targets) != 1 || m.Targets[0] != 7 || m.Ack != 0 {
+		t.Fatalf("message %+v", m)
+	}
+	h.expectNothing()
+	evs = h.feed(inPub("other", 0, 0, "x"))
+	wantKinds(t, evs, EventUnrouted)
+}
+
+func TestInboundQoS1(t *testing.T) {
+	h := connected(t, Config{}, nil)
+	subscribed(t, h, 1, "#", 1)
+	evs := h.feed(inPub("t", 1, 5, "x"))
+	wantKinds(t, evs, EventMessage)
+	ack := evs[0].Message.Ack
+	h.expectNothing() // the PUBACK waits for Ack: the message is not queued yet
+	t.Run("MQTT-4.3.3-10/duplicate-before-ack-not-delivered", func(t *testing.T) {
+		dup := inPub("t", 1, 5, "x")
+		dup.Dup = true
+		if evs := h.feed(dup); len(evs) != 0 {
+			t.Fatalf("duplicate delivered: %v", evs)
+		}
+	})
+	t.Run("MQTT-4.3.2-4/ack-sends-puback", func(t *testing.T) {
+		if err := h.s.Ack(h.now, ack); err != nil {
+			t.Fatal(err)
+		}
+		h.expect(&codec.Puback{PacketID: 5})
+		h.s.Ack(h.now, ack) // idempotent
+		h.expectNothing()
+	})
+	t.Run("redelivery-after-ack-is-a-new-message", func(t *testing.T) {
+		evs := h.feed(inPub("t", 1, 5, "y"))
+		wantKinds(t, evs, EventMessage)
+	})
+}
+
+func TestInboundQoS2(t *testing.T) {
+	for _, v := range []codec.Version{codec.V311, codec.V5} {
+		t.Run(v.String(), func(t *testing.T) {
+			h := connected(t, Config{Version: v}, nil)
+			subscribed(t, h, 1, "#", 2)
+			evs := h.feed(inPub("t", 2, 9, "x"))
+			wantKinds(t, evs, EventMessage)
+			ack := evs[0].Message.Ack
+			if evs := h.feed(inPub("t", 2, 9, "x")); len(evs) != 0 {
+				t.Fatalf("unacked duplicate delivered or answered: %v", evs)
+			}
+			h.expectNothing()
+			h.s.Ack(h.now, ack)
+			h.expect(&codec.Pubrec{PacketID: 9})
+			dup := inPub("t", 2, 9, "x")
+			dup.Dup = true
+			if evs := h.feed(dup); len(evs) != 0 {
+				t.Fatalf("MQTT-4.3.3-10: duplicate after PUBREC delivered: %v", evs)
+			}
+			h.expect(&codec.Pubrec{PacketID: 9})
+			h.feed(&codec.Pubrel{PacketID: 9})
+			h.expect(&codec.Pubcomp{PacketID: 9})
+			t.Run("MQTT-4.3.3-11/unknown-pubrel", func(t *testing.T) {
+				h.feed(&codec.Pubrel{PacketID: 10})
+				want := &codec.Pubcomp{PacketID: 10}
+				if v == codec.V5 {
+					want.ReasonCode = codec.ReasonPacketIdentifierNotFound
+				}
+				h.expect(want)
+				if !h.s.Connected() {
+					t.Fatal("an unknown PUBREL must not be fatal")
+				}
+			})
+		})
+	}
+}
+
+func TestInboundReceiveMaximum(t *testing.T) {
+	h := connected(t, Config{ReceiveMaximum: 2}, nil)
+	subscribed(t, h, 1, "#", 1)
+	h.feed(inPub("t", 1, 1, ""))
+	h.feed(inPub("t", 2, 2, ""))
+	evs := h.feed(inPub("t", 1, 3, ""))
+	e := closedWith(t, evs, ErrProtocol)
+	if protoReason(t, e.Err) != codec.ReasonReceiveMaximumExceeded {
+		t.Fatalf("reason %v", e.Err)
+	}
+	h.expect(&codec.Disconnect{ReasonCode: codec.ReasonReceiveMaximumExceeded})
+}
+
+func TestInboundMaximumPacketSize(t *testing.T) {
+	h := connected(t, Config{MaximumPacketSize: 64}, nil)
+	evs := h.feed(inPub("t", 0, 0, string(make([]byte, 100))))
+	e := closedWith(t, evs, ErrProtocol)
+	if protoReason(t, e.Err) != codec.ReasonPacketTooLarge {
+		t.Fatal(e.Err)
+	}
+	h.expect(&codec.Disconnect{ReasonCode: codec.ReasonPacketTooLarge})
+}
+
+func TestAckWhileDisconnected(t *testing.T) {
+	h := connected(t, Config{}, nil)
+	subscribed(t, h, 1, "#", 2)
+	evs := h.feed(inPub("t", 2, 4, "x"))
+	ack := evs[0].Message.Ack
+	h.s.ConnectionLost(h.now, nil)
+	h.events()
+	if err := h.s.Ack(h.now, ack); err != nil {
+		t.Fatal(err)
+	}
+	h.connect(&codec.Connack{SessionPresent: true})
+	h.expect(&codec.Pubrec{PacketID: 4})
+}
+
+func TestStaleAckAfterSessionLoss(t *testing.T) {
+	h := connected(t, Config{}, nil)
+	subscribed(t, h, 1, "#", 1)
+	evs := h.feed(inPub("t", 1, 4, "old"))
+	old := evs[0].Message.Ack
+	h.s.ConnectionLost(h.now, nil)
+	h.events()
+	h.connect(&codec.Connack{SessionPresent: false})
+	h.sent() // the restored SUBSCRIBE
+	h.feed(&codec.Suback{PacketID: 1, ReasonCodes: []codec.ReasonCode{1}})
+	evs = h.feed(inPub("t", 1, 4, "new"))
+	wantKinds(t, evs, EventMessage)
+	h.s.Ack(h.now, old)
+	h.expectNothing() // the old ack must not acknowledge the new message 4
+	h.s.Ack(h.now, evs[0].Message.Ack)
+	h.expect(&codec.Puback{PacketID: 4})
+}
+
+func TestTopicAliasInbound(t *testing.T) {
+	h := connected(t, Config{TopicAliasMaximum: 2}, nil)
+	subscribed(t, h, 1, "#", 0)
+	p := inPub("long/topic", 0, 0, "1")
+	p.Props.TopicAlias = 1
+	evs := h.feed(p)
+	if evs[0].Message.Topic != "long/topic" || evs[0].Message.Props.TopicAlias != 0 {
+		t.Fatalf("message %+v", evs[0].Message)
+	}
+	p = inPub("", 0, 0, "2")
+	p.Props.TopicAlias = 1
+	evs = h.feed(p)
+	if evs[0].Message.Topic != "long/topic" {
+		t.Fatalf("alias not resolved: %+v", evs[0].Message)
+	}
+	t.Run("MQTT-3.3.2-9/alias-above-maximum", func(t *testing.T) {
+		p := inPub("x", 0, 0, "")
+		p.Props.TopicAlias = 3
+		e := closedWith(t, h.feed(p), ErrProtocol)
+		if protoReason(t, e.Err) != codec.ReasonTopicAliasInvalid {
+			t.Fatal(e.Err)
+		}
+		h.expect(&codec.Disconnect{ReasonCode: codec.ReasonTopicAliasInvalid})
+	})
+	t.Run("MQTT-3.3.2-7/aliases-do-not-carry-over", func(t *testing.T) {
+		h.connect(&codec.Connack{SessionPresent: true})
+		p := inPub("", 0, 0, "")
+		p.Props.TopicAlias = 1
+		closedWith(t, h.feed(p), ErrProtocol)
+	})
+}
+
+func TestTopicAliasOutbound(t *testing.T) {
+	h := connected(t, Config{OutboundAliases: true}, &codec.Connack{Props: codec.Properties{TopicAliasMaximum: 2}})
+	for _, topic := range []string{"a", "a", "b", "c", "a"} {
+		mustPublish(t, h, pub(topic, 0, topic))
+	}
+	withAlias := func(topic string, alias uint16) *codec.Publish {
+		p := pub(topic, 0, "")
+		p.Props.TopicAlias = alias
+		return p
+	}
+	got := h.sent()
+	want := []struct {
+		topic string
+		alias uint16
+	}{{"a", 1}, {"", 1}, {"b", 2}, {"c", 1}, {"a", 2}} // LRU: c takes a's alias 1, a then takes b's 2
+	if len(got) != len(want) {
+		t.Fatalf("sent %v", got)
+	}
+	for i, w := range want {
+		p := got[i].(*codec.Publish)
+		if p.Topic != w.topic || p.Props.TopicAlias != w.alias {
+			t.Fatalf("packet %d: topic %q alias %d, want %q %d", i, p.Topic, p.Props.TopicAlias, w.topic, w.alias)
+		}
+	}
+	_ = withAlias
+	// Reset on every connection.
+	h.s.ConnectionLost(h.now, nil)
+	h.events()
+	h.connect(&codec.Connack{SessionPresent: true, Props: codec.Properties{TopicAliasMaximum: 2}})
+	mustPublish(t, h, pub("c", 0, ""))
+	if p := h.sent()[0].(*codec.Publish); p.Topic != "c" || p.Props.TopicAlias != 1 {
+		t.Fatalf("after reconnect: %v", p)
+	}
+}
+
+func TestKeepAlive(t *testing.T) {
+	h := connected(t, Config{KeepAlive: 10 * time.Second, PingTimeout: 3 * time.Second}, nil)
+	if d := h.s.Deadline(); !d.Equal(h.now.Add(10 * time.Second)) {
+		t.Fatalf("deadline %v", d)
+	}
+	h.advance(6 * time.Second)
+	h.expectNothing()
+	mustPublish(t, h, pub("a", 0, "")) // any packet resets the timer [MQTT-3.1.2-23]
+	h.sent()
+	h.advance(6 * time.Second)
+	h.expectNothing()
+	h.advance(4 * time.Second)
+	h.expect(&codec.Pingreq{})
+	h.advance(time.Second)
+	h.feed(&codec.Pingresp{})
+	h.advance(2 * time.Second)
+	if !h.s.Connected() {
+		t.Fatal("answered ping timed out")
+	}
+	h.advance(7 * time.Second)
+	h.expect(&codec.Pingreq{})
+	evs := h.advance(3 * time.Second)
+	e := closedWith(t, evs, ErrTimeout)
+	var te *TimeoutError
+	if !errors.As(e.Err, &te) || te.Waiting != "PINGRESP" {
+		t.Fatal(e.Err)
+	}
+}
+
+func TestKeepAliveZeroDisables(t *testing.T) {
+	h := connected(t, Config{}, nil)
+	if d := h.s.Deadline(); !d.IsZero() {
+		t.Fatalf("deadline %v with keep alive 0", d)
+	}
+	h.advance(time.Hour)
+	h.expectNothing()
+}
+
+func TestServerKeepAliveOverrides(t *testing.T) {
+	ack := &codec.Connack{Props: codec.Properties{ServerKeepAlive: 5}}
+	h := connected(t, Config{KeepAlive: time.Minute}, ack)
+	h.advance(5 * time.Second)
+	h.expect(&codec.Pingreq{}) // [MQTT-3.2.2-21]: the server's value, not ours
+}
+
+func TestPingRTT(t *testing.T) {
+	h := connected(t, Config{}, nil)
+	tok, err := h.s.Ping(h.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.expect(&codec.Pingreq{})
+	h.now = h.now.Add(42 * time.Millisecond)
+	evs := h.feed(&codec.Pingresp{})
+	if len(evs) != 1 || evs[0].Kind != EventPong || evs[0].Token != tok || evs[0].RTT != 42*time.Millisecond {
+		t.Fatalf("events %+v", evs)
+	}
+	tok, _ = h.s.Ping(h.now)
+	h.s.ConnectionLost(h.now, nil)
+	evs = h.events()
+	if evs[0].Kind != EventPong || evs[0].Token != tok || !errors.Is(evs[0].Err, ErrConnectionLost) {
+		t.Fatalf("a ping waiting when the connection drops must fail: %+v", evs)
+	}
+}
+
+func TestServerDisconnect(t *testing.T) {
+	h := connected(t, Config{}, nil)
+	evs := h.feed(&codec.Disconnect{ReasonCode: codec.ReasonServerShuttingDown, Props: codec.Properties{ReasonString: "bye"}})
+	e := closedWith(t, evs, ErrConnectionLost)
+	var re *ReasonError
+	if !errors.As(e.Err, &re) || re.Code != codec.ReasonServerShuttingDown || re.Reason != "bye" {
+		t.Fatal(e.Err)
+	}
+	h.expectNothing()
+}
+
+func TestClientDisconnect(t *testing.T) {
+	h := connected(t, Config{}, nil)
+	if err := h.s.Disconnect(h.now, codec.ReasonDisconnectWithWill, nil); err != nil {
+		t.Fatal(err)
+	}
+	h.expect(&codec.Disconnect{ReasonCode: codec.ReasonDisconnectWithWill})
+	closedWith(t, h.events(), nil)
+	if err := h.s.Disconnect(h.now, 0, nil); !errors.Is(err, ErrNotConnected) {
+		t.Fatal(err)
+	}
+	t.Run("MQTT-3.14.2-2/session-expiry-from-zero", func(t *testing.T) {
+		h := connected(t, Config{}, nil)
+		p := &codec.Properties{SessionExpiry: 60}
+		var pe *ProtocolError
+		if err := h.s.Disconnect(h.now, 0, p); !errors.As(err, &pe) || pe.Remote {
+			t.Fatalf("raising the session expiry from 0 at DISCONNECT: %v", err)
+		}
+	})
+}

@@ -1,0 +1,402 @@
+package session
+
+import (
+	"time"
+
+	"github.com/zmqtt/zmqtt-go/codec"
+)
+
+// Outgoing publishes [MQTT-4.3]. A publish is encoded once, at the call, in
+// its canonical form (full topic, no alias, DUP clear, packet identifier
+// placeholder) into a buffer the session reuses. It waits in the queue until
+// there is a connection, send quota [MQTT-4.9.0-1] and a free packet
+// identifier; then it gets its identifier, is saved to the Store and sent.
+// Unacknowledged QoS 1/2 messages stay in send order until PUBACK / PUBCOMP
+// (or a refusal) and are sent again, DUP set, after a reconnect that resumes
+// the session [MQTT-4.4.0-1].
+
+type flightState uint8
+
+const (
+	stateQueued    flightState = iota // not sent yet
+	statePublished                    // PUBLISH sent, PUBACK or PUBREC due
+	stateReleased                     // PUBREC received, PUBREL sent, PUBCOMP due
+)
+
+type flight struct {
+	token      Token
+	id         uint16
+	qos        codec.QoS
+	retain     bool
+	state      flightState
+	pkt        []byte // canonical PUBLISH
+	idOff      int    // offset of the packet identifier in pkt
+	seq        uint64
+	prev, next *flight
+	resend     bool // unacknowledged and not yet sent on this connection
+	counted    bool // holds one unit of this connection's send quota
+	canceled   bool
+}
+
+func (s *Session) newFlight() *flight {
+	if n := len(s.pool); n > 0 {
+		f := s.pool[n-1]
+		s.pool = s.pool[:n-1]
+		return f
+	}
+	return &flight{}
+}
+
+func (s *Session) recycle(f *flight) {
+	pkt := f.pkt[:0]
+	if cap(pkt) > 64<<10 {
+		pkt = nil // do not keep large buffers around
+	}
+	*f = flight{pkt: pkt}
+	s.pool = append(s.pool, f)
+}
+
+func (s *Session) linkFlight(f *flight) {
+	f.prev, f.next = s.tail, nil
+	if s.tail != nil {
+		s.tail.next = f
+	} else {
+		s.head = f
+	}
+	s.tail = f
+}
+
+func (s *Session) unlinkFlight(f *flight) {
+	if f.prev != nil {
+		f.prev.next = f.next
+	} else {
+		s.head = f.next
+	}
+	if f.next != nil {
+		f.next.prev = f.prev
+	} else {
+		s.tail = f.prev
+	}
+	f.prev, f.next = nil, nil
+}
+
+// idOffset returns where the packet identifier sits in an encoded QoS 1/2
+// PUBLISH: after the fixed header and the topic name.
+func idOffset(pkt []byte) int {
+	h, err := codec.ParseHeader(pkt)
+	if err != nil || len(pkt) < h.Len+2 {
+		return 0
+	}
+	return h.Len + 2 + int(pkt[h.Len])<<8 | int(pkt[h.Len+1])
+}
+
+// Publish sends an application message. The session assigns the packet
+// identifier (p.PacketID must be 0), manages topic aliases (p.Props.TopicAlias
+// must be 0) and copies what it needs: p may be reused when Publish returns.
+//
+// A QoS 0 message is written at once when connected and returns token 0: it
+// is done. Otherwise the message waits for the connection, send quota and a
+// packet identifier, and its Token completes with EventPublished: on PUBACK
+// (QoS 1), PUBCOMP (QoS 2), a refusal (a *ReasonError), or a failure.
+//
+// Errors, before anything is written: an invalid packet (*codec.Error),
+// a QoS, retain or size the connected server refused in its CONNACK
+// (*UnsupportedError, *TooLargeError), ErrQueueFull, and a store error.
+func (s *Session) Publish(now time.Time, p *codec.Publish) (Token, error) {
+	if p.PacketID != 0 || p.Dup {
+		return 0, &ProtocolError{Reason: codec.ReasonProtocolError, Msg: "the session assigns packet identifiers and DUP; leave them zero"}
+	}
+	if p.Props.TopicAlias != 0 || p.Props.Present.Has(codec.PropTopicAlias) {
+		return 0, &ProtocolError{Reason: codec.ReasonProtocolError, Msg: "the session manages topic aliases (Config.OutboundAliases); leave TopicAlias zero"}
+	}
+	if len(p.Props.SubscriptionIDs) > 0 {
+		return 0, &ProtocolError{Reason: codec.ReasonProtocolError, Rule: "MQTT-3.3.4-6", Msg: "a client's PUBLISH must not carry a subscription identifier"}
+	}
+	if s.phase == phaseConnected {
+		if err := s.checkPublish(p.QoS, p.Retain); err != nil {
+			return 0, err
+		}
+	}
+	if p.QoS == codec.AtMostOnce && s.phase == phaseConnected {
+		if err := s.sendPublish(now, p); err != nil {
+			return 0, err
+		}
+		return 0, nil
+	}
+	if len(s.queue)-s.qhead >= s.cfg.MaxQueued {
+		return 0, ErrQueueFull
+	}
+	f := s.newFlight()
+	q := *p
+	if q.QoS > 0 {
+		q.PacketID = 1 // placeholder, patched when sent
+	}
+	pkt, err := q.Append(f.pkt[:0], s.v)
+	if err != nil {
+		s.recycle(f)
+		return 0, err
+	}
+	if max := s.info.MaximumPacket; max != 0 && s.phase == phaseConnected && len(pkt) > int(max) {
+		f.pkt = pkt
+		s.recycle(f)
+		return 0, &TooLargeError{Size: len(pkt), Max: int(max)}
+	}
+	f.pkt = pkt
+	f.qos, f.retain = p.QoS, p.Retain
+	if f.qos > 0 {
+		f.idOff = idOffset(pkt)
+	}
+	f.token = s.nextToken()
+	s.queue = append(s.queue, f)
+	s.flush(now)
+	return f.token, nil
+}
+
+// checkPublish applies the server's CONNACK limits [MQTT-3.2.2-11]
+// [MQTT-3.2.2-14].
+func (s *Session) checkPublish(qos codec.QoS, retain bool) error {
+	if qos > s.info.MaximumQoS {
+		return &UnsupportedError{Feature: qos.String(), Detail: "the server's maximum QoS is " + itoa(int(s.info.MaximumQoS))}
+	}
+	if retain && !s.info.RetainAvailable {
+		return &UnsupportedError{Feature: "retain", Detail: "the server does not support retained messages"}
+	}
+	return nil
+}
+
+// Cancel withdraws a publish that has not been sent yet and reports whether
+// it did; its token then completes with no event. A message already sent
+// keeps its packet identifier and quota until the server acknowledges it:
+// it cannot be taken back.
+func (s *Session) Cancel(t Token) bool {
+	for i := s.qhead; i < len(s.queue); i++ {
+		if f := s.queue[i]; f.token == t && !f.canceled {
+			f.canceled = true
+			return true
+		}
+	}
+	return false
+}
+
+// sendPublish writes a PUBLISH, using a topic alias when that is on. It
+// copies p into a value of the session's, so that p does not escape.
+func (s *Session) sendPublish(now time.Time, p *codec.Publish) error {
+	s.pubOut = *p
+	q := &s.pubOut
+	defer func() { s.pubOut = codec.Publish{} }()
+	if s.aliasOut.max != 0 && q.Topic != "" {
+		alias, known := s.aliasOut.lookup(q.Topic)
+		q.Props.TopicAlias = alias
+		if known {
+			q.Topic = ""
+		}
+	}
+	return s.send(now, q)
+}
+
+// flush sends what the quota and identifiers allow: first the unacknowledged
+// messages of a resumed session in their original order, then the queue.
+func (s *Session) flush(now time.Time) {
+	if s.phase != phaseConnected {
+		return
+	}
+	waiting := false
+	for f := s.head; f != nil; f = f.next {
+		if !f.resend {
+			continue
+		}
+		if s.quota <= 0 {
+			waiting = true
+			break
+		}
+		s.quota--
+		f.resend, f.counted = false, true
+		start := len(s.out)
+		if f.state == stateReleased {
+			s.acks.pubrel = codec.Pubrel{PacketID: f.id}
+			s.send(now, &s.acks.pubrel)
+		} else {
+			s.sendRaw(now, f.pkt)
+			s.out[start] |= 0x08 // DUP [MQTT-3.3.1-1]
+		}
+	}
+	for s.qhead < len(s.queue) {
+		f := s.queue[s.qhead]
+		if f.canceled {
+			s.popQueue()
+			s.recycle(f)
+			continue
+		}
+		if err := s.checkPublish(f.qos, f.retain); err != nil {
+			s.popQueue()
+			s.push(Event{Kind: EventPublished, Token: f.token, Err: err})
+			s.recycle(f)
+			continue
+		}
+		if max := s.info.MaximumPacket; max != 0 && len(f.pkt) > int(max) {
+			s.popQueue()
+			s.push(Event{Kind: EventPublished, Token: f.token, Err: &TooLargeError{Size: len(f.pkt), Max: int(max)}})
+			s.recycle(f)
+			continue
+		}
+		if f.qos == codec.AtMostOnce {
+			s.popQueue()
+			s.sendQueued(now, f)
+			s.push(Event{Kind: EventPublished, Token: f.token})
+			s.recycle(f)
+			continue
+		}
+		if waiting || s.quota <= 0 {
+			break
+		}
+		id, ok := s.ids.take()
+		if !ok {
+			break
+		}
+		f.id = id
+		f.pkt[f.idOff], f.pkt[f.idOff+1] = byte(id>>8), byte(id)
+		s.seq++
+		f.seq = s.seq
+		if st := s.cfg.Store; st != nil {
+			if err := st.PutOutbound(OutboundRecord{ID: id, Seq: f.seq, Packet: f.pkt}); err != nil {
+				s.ids.free(id)
+				s.popQueue()
+				s.push(Event{Kind: EventPublished, Token: f.token, Err: err})
+				s.recycle(f)
+				continue
+			}
+		}
+		s.popQueue()
+		f.state, f.counted = statePublished, true
+		s.quota--
+		s.flights[id] = f
+		s.linkFlight(f)
+		s.sendQueued(now, f)
+	}
+}
+
+func (s *Session) popQueue() {
+	s.queue[s.qhead] = nil
+	s.qhead++
+	if s.qhead == len(s.queue) {
+		s.queue, s.qhead = s.queue[:0], 0
+	}
+}
+
+// sendQueued writes a queued message for the first time, with an alias when
+// aliases are on.
+func (s *Session) sendQueued(now time.Time, f *flight) {
+	if s.aliasOut.max == 0 {
+		s.sendRaw(now, f.pkt)
+		return
+	}
+	if _, err := s.scratch.Decode(f.pkt, s.v); err != nil {
+		s.sendRaw(now, f.pkt)
+		return
+	}
+	if err := s.sendPublish(now, &s.scratch); err != nil {
+		s.sendRaw(now, f.pkt)
+	}
+}
+
+// finishFlight removes an unacknowledged message, frees its identifier and
+// quota, deletes its record and queues its completion.
+func (s *Session) finishFlight(f *flight, ev Event, store bool) {
+	s.unlinkFlight(f)
+	delete(s.flights, f.id)
+	s.ids.free(f.id)
+	if f.counted {
+		s.quota++
+	}
+	if store && s.cfg.Store != nil {
+		if err := s.cfg.Store.DeleteOutbound(f.id); err != nil && ev.Err == nil {
+			ev.Err = err
+		}
+	}
+	s.push(ev)
+	s.recycle(f)
+}
+
+func ackEvent(t Token, code codec.ReasonCode, props *codec.Properties, pt codec.Type) Event {
+	ev := Event{Kind: EventPublished, Token: t, Code: code, Props: props}
+	if code.Failed() {
+		ev.Err = &ReasonError{Packet: pt, Code: code, Reason: cloneStr(props.ReasonString), User: cloneUser(props.User)}
+	}
+	return ev
+}
+
+// handlePuback completes a QoS 1 publish [MQTT-4.3.2]. A PUBACK for an
+// identifier that is not in flight is ignored: the server may repeat one
+// after a reconnect.
+func (s *Session) handlePuback(now time.Time, p *codec.Puback) error {
+	f := s.flights[p.PacketID]
+	if f == nil {
+		return nil
+	}
+	if f.qos != codec.AtLeastOnce {
+		return s.fail(now, remoteErr(codec.ReasonProtocolError, "MQTT-4.3.3", "PUBACK for a QoS 2 message"))
+	}
+	s.finishFlight(f, ackEvent(f.token, p.ReasonCode, &p.Props, codec.TypePuback), true)
+	s.flush(now)
+	return nil
+}
+
+// handlePubrec moves a QoS 2 publish to its PUBREL step [MQTT-4.3.3-4], or
+// ends it when the server refused it (reason 0x80 or above). A PUBREC for an
+// unknown identifier is answered with PUBREL (reason 0x92 on 5.0).
+func (s *Session) handlePubrec(now time.Time, p *codec.Pubrec) error {
+	f := s.flights[p.PacketID]
+	if f == nil {
+		s.acks.pubrel = codec.Pubrel{PacketID: p.PacketID}
+		if s.v == codec.V5 {
+			s.acks.pubrel.ReasonCode = codec.ReasonPacketIdentifierNotFound
+		}
+		return s.send(now, &s.acks.pubrel)
+	}
+	if f.qos != codec.ExactlyOnce {
+		return s.fail(now, remoteErr(codec.ReasonProtocolError, "MQTT-4.3.2", "PUBREC for a QoS 1 message"))
+	}
+	if p.ReasonCode.Failed() {
+		s.finishFlight(f, ackEvent(f.token, p.ReasonCode, &p.Props, codec.TypePubrec), true)
+		s.flush(now)
+		return nil
+	}
+	if f.state == statePublished {
+		f.state = stateReleased
+		if st := s.cfg.Store; st != nil {
+			if err := st.ReleaseOutbound(f.id); err != nil {
+				return s.storeFailed(now, err)
+			}
+		}
+	}
+	s.acks.pubrel = codec.Pubrel{PacketID: f.id}
+	return s.send(now, &s.acks.pubrel)
+}
+
+// handlePubcomp completes a QoS 2 publish [MQTT-4.3.3]. A PUBCOMP for an
+// identifier that is not in flight is ignored.
+func (s *Session) handlePubcomp(now time.Time, p *codec.Pubcomp) error {
+	f := s.flights[p.PacketID]
+	if f == nil {
+		return nil
+	}
+	if f.state != stateReleased {
+		return s.fail(now, remoteErr(codec.ReasonProtocolError, "MQTT-4.3.3", "PUBCOMP before PUBREC"))
+	}
+	ev := Event{Kind: EventPublished, Token: f.token, Code: p.ReasonCode, Props: &p.Props}
+	s.finishFlight(f, ev, true)
+	s.flush(now)
+	return nil
+}
+
+// storeFailed ends the connection when the Store cannot record a change: the
+// session must not acknowledge or send what it could not persist.
+func (s *Session) storeFailed(now time.Time, err error) error {
+	perr := &ProtocolError{Reason: codec.ReasonImplementationSpecificError, Msg: "session store failed", Err: err}
+	if s.phase != phaseIdle && s.v == codec.V5 {
+		d := codec.Disconnect{ReasonCode: codec.ReasonImplementationSpecificError}
+		s.out, _ = d.Append(s.out, s.v)
+	}
+	s.close(now, perr)
+	return perr
+}

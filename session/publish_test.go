@@ -1,0 +1,338 @@
+package session
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/zmqtt/zmqtt-go/codec"
+)
+
+func connected(t *testing.T, cfg Config, ack *codec.Connack) *harness {
+	t.Helper()
+	h := newHarness(t, cfg)
+	_, evs := h.connect(ack)
+	wantKinds(t, evs, EventConnected)
+	return h
+}
+
+func mustPublish(t *testing.T, h *harness, p *codec.Publish) Token {
+	t.Helper()
+	tok, err := h.s.Publish(h.now, p)
+	if err != nil {
+		t.Fatalf("Publish: %v", err)
+	}
+	return tok
+}
+
+func TestPublishQoS0(t *testing.T) {
+	h := connected(t, Config{}, nil)
+	tok := mustPublish(t, h, pub("a/b", 0, "x"))
+	if tok != 0 {
+		t.Fatalf("QoS 0 token %d, want 0 (done)", tok)
+	}
+	h.expect(pub("a/b", 0, "x"))
+	if evs := h.events(); len(evs) != 0 {
+		t.Fatalf("events %v", evs)
+	}
+}
+
+func TestPublishQoS1(t *testing.T) {
+	h := connected(t, Config{}, nil)
+	tok := mustPublish(t, h, pub("a/b", 1, "x"))
+	want := pub("a/b", 1, "x")
+	want.PacketID = 1
+	h.expect(want)
+	if evs := h.events(); len(evs) != 0 {
+		t.Fatalf("completed before PUBACK: %v", evs)
+	}
+	evs := h.feed(&codec.Puback{PacketID: 1})
+	wantKinds(t, evs, EventPublished)
+	if evs[0].Token != tok || evs[0].Err != nil {
+		t.Fatalf("event %+v", evs[0])
+	}
+	if u, q := h.s.Inflight(); u != 0 || q != 0 {
+		t.Fatalf("inflight %d queued %d after PUBACK", u, q)
+	}
+}
+
+func TestPublishQoS1Refused(t *testing.T) {
+	h := connected(t, Config{}, nil)
+	tok := mustPublish(t, h, pub("a/b", 1, "x"))
+	h.sent()
+	evs := h.feed(&codec.Puback{PacketID: 1, ReasonCode: codec.ReasonQuotaExceeded, Props: codec.Properties{ReasonString: "full"}})
+	var re *ReasonError
+	if len(evs) != 1 || evs[0].Token != tok || !errors.As(evs[0].Err, &re) || re.Code != codec.ReasonQuotaExceeded || re.Reason != "full" {
+		t.Fatalf("events %+v", evs)
+	}
+	// 0x10 No matching subscribers is a success [seed rule 30].
+	tok = mustPublish(t, h, pub("a/b", 1, "x"))
+	h.sent()
+	evs = h.feed(&codec.Puback{PacketID: 2, ReasonCode: codec.ReasonNoMatchingSubscribers})
+	if evs[0].Err != nil || evs[0].Code != codec.ReasonNoMatchingSubscribers || evs[0].Token != tok {
+		t.Fatalf("event %+v", evs[0])
+	}
+}
+
+func TestPublishQoS2(t *testing.T) {
+	h := connected(t, Config{}, nil)
+	tok := mustPublish(t, h, pub("a/b", 2, "x"))
+	h.sent()
+	t.Run("MQTT-4.3.3-4/pubrec-then-pubrel", func(t *testing.T) {
+		if evs := h.feed(&codec.Pubrec{PacketID: 1}); len(evs) != 0 {
+			t.Fatalf("events after PUBREC %v", evs)
+		}
+		h.expect(&codec.Pubrel{PacketID: 1})
+	})
+	t.Run("duplicate-pubrec-resends-pubrel", func(t *testing.T) {
+		h.feed(&codec.Pubrec{PacketID: 1})
+		h.expect(&codec.Pubrel{PacketID: 1})
+	})
+	t.Run("pubcomp-completes", func(t *testing.T) {
+		evs := h.feed(&codec.Pubcomp{PacketID: 1})
+		if len(evs) != 1 || evs[0].Token != tok || evs[0].Err != nil {
+			t.Fatalf("events %+v", evs)
+		}
+	})
+	t.Run("MQTT-4.3.3/refused-pubrec-ends-flow", func(t *testing.T) {
+		tok := mustPublish(t, h, pub("a/b", 2, "y"))
+		h.sent()
+		evs := h.feed(&codec.Pubrec{PacketID: 2, ReasonCode: codec.ReasonNotAuthorized})
+		if len(evs) != 1 || evs[0].Token != tok || !errors.Is(evs[0].Err, ErrRefused) {
+			t.Fatalf("events %+v", evs)
+		}
+		h.expectNothing() // no PUBREL after a refusal
+	})
+	t.Run("unknown-pubrec-gets-pubrel-0x92", func(t *testing.T) {
+		h.feed(&codec.Pubrec{PacketID: 99})
+		h.expect(&codec.Pubrel{PacketID: 99, ReasonCode: codec.ReasonPacketIdentifierNotFound})
+	})
+	t.Run("unknown-acks-are-ignored", func(t *testing.T) {
+		if evs := h.feed(&codec.Puback{PacketID: 77}); len(evs) != 0 {
+			t.Fatal(evs)
+		}
+		if evs := h.feed(&codec.Pubcomp{PacketID: 78}); len(evs) != 0 {
+			t.Fatal(evs)
+		}
+		h.expectNothing()
+	})
+}
+
+func TestPublishWrongAckIsProtocolError(t *testing.T) {
+	t.Run("puback-for-qos2", func(t *testing.T) {
+		h := connected(t, Config{}, nil)
+		mustPublish(t, h, pub("a", 2, "x"))
+		h.sent()
+		closedWith(t, h.feed(&codec.Puback{PacketID: 1}), ErrProtocol)
+	})
+	t.Run("pubrec-for-qos1", func(t *testing.T) {
+		h := connected(t, Config{}, nil)
+		mustPublish(t, h, pub("a", 1, "x"))
+		h.sent()
+		closedWith(t, h.feed(&codec.Pubrec{PacketID: 1}), ErrProtocol)
+	})
+	t.Run("pubcomp-before-pubrec", func(t *testing.T) {
+		h := connected(t, Config{}, nil)
+		mustPublish(t, h, pub("a", 2, "x"))
+		h.sent()
+		closedWith(t, h.feed(&codec.Pubcomp{PacketID: 1}), ErrProtocol)
+	})
+}
+
+func TestPacketIdentifiers(t *testing.T) {
+	t.Run("MQTT-2.2.1-3/never-zero-never-reused", func(t *testing.T) {
+		h := connected(t, Config{MaxPacketID: 5}, nil)
+		seen := map[uint16]bool{}
+		for i := 0; i < 5; i++ {
+			mustPublish(t, h, pub("a", 1, "x"))
+		}
+		for _, p := range h.sent() {
+			id := p.(*codec.Publish).PacketID
+			if id == 0 || seen[id] {
+				t.Fatalf("identifier %d reused or zero", id)
+			}
+			seen[id] = true
+		}
+		// All 5 in use: a SUBSCRIBE cannot get one.
+		if _, err := h.s.Subscribe(h.now, 1, []codec.Subscription{{Filter: "x"}}, SubscribeOptions{}); !errors.Is(err, ErrPacketIDsExhausted) {
+			t.Fatalf("Subscribe with every identifier in use: %v", err)
+		}
+		// A sixth publish waits for an identifier rather than reusing one.
+		tok := mustPublish(t, h, pub("a", 1, "sixth"))
+		h.expectNothing()
+		h.feed(&codec.Puback{PacketID: 3})
+		p := h.sent()
+		if len(p) != 1 || p[0].(*codec.Publish).PacketID != 3 || string(p[0].(*codec.Publish).Payload) != "sixth" {
+			t.Fatalf("after PUBACK 3 the session sent %v", p)
+		}
+		_ = tok
+	})
+	t.Run("failed-encode-leaks-nothing", func(t *testing.T) {
+		h := connected(t, Config{MaxPacketID: 2}, nil)
+		for i := 0; i < 10; i++ {
+			if _, err := h.s.Publish(h.now, pub("bad/#", 1, "x")); err == nil {
+				t.Fatal("invalid topic accepted")
+			}
+		}
+		mustPublish(t, h, pub("a", 1, "x"))
+		mustPublish(t, h, pub("a", 1, "y"))
+		if got := len(h.sent()); got != 2 {
+			t.Fatalf("sent %d packets; refused encodes must not use identifiers", got)
+		}
+	})
+}
+
+func TestSendQuota(t *testing.T) {
+	// [MQTT-4.9.0-1]: no more than the server's Receive Maximum unacknowledged
+	// QoS 1/2 PUBLISH packets; QoS 0 is not gated; queued sends go out in order.
+	h := connected(t, Config{}, &codec.Connack{Props: codec.Properties{ReceiveMaximum: 2}})
+	t1 := mustPublish(t, h, pub("a", 1, "1"))
+	mustPublish(t, h, pub("a", 2, "2"))
+	mustPublish(t, h, pub("a", 1, "3"))
+	mustPublish(t, h, pub("a", 1, "4"))
+	if got := h.sent(); len(got) != 2 {
+		t.Fatalf("sent %d before any ack, want 2", len(got))
+	}
+	if u, q := h.s.Inflight(); u != 2 || q != 2 {
+		t.Fatalf("inflight %d queued %d", u, q)
+	}
+	mustPublish(t, h, pub("a", 0, "qos0"))
+	if p := h.sent(); len(p) != 1 || string(p[0].(*codec.Publish).Payload) != "qos0" {
+		t.Fatalf("QoS 0 was gated: %v", p)
+	}
+	evs := h.feed(&codec.Puback{PacketID: 1})
+	if evs[0].Token != t1 {
+		t.Fatal(evs)
+	}
+	p := h.sent()
+	if len(p) != 1 || string(p[0].(*codec.Publish).Payload) != "3" {
+		t.Fatalf("after one ack the session sent %v, want message 3", p)
+	}
+	// The QoS 2 message holds its unit until PUBCOMP, not PUBREC.
+	h.feed(&codec.Pubrec{PacketID: 2})
+	h.expect(&codec.Pubrel{PacketID: 2})
+	h.feed(&codec.Pubcomp{PacketID: 2})
+	if p := h.sent(); len(p) != 1 || string(p[0].(*codec.Publish).Payload) != "4" {
+		t.Fatalf("after PUBCOMP the session sent %v, want message 4", p)
+	}
+}
+
+func TestQueueWhileDisconnected(t *testing.T) {
+	h := newHarness(t, Config{MaxQueued: 2})
+	t1, err := h.s.Publish(h.now, pub("a", 0, "zero"))
+	if err != nil || t1 == 0 {
+		t.Fatalf("offline QoS 0: %d %v", t1, err)
+	}
+	mustPublish(t, h, pub("a", 1, "one"))
+	if _, err := h.s.Publish(h.now, pub("a", 1, "two")); !errors.Is(err, ErrQueueFull) {
+		t.Fatalf("third offline publish: %v", err)
+	}
+	_, evs := h.connect(nil)
+	wantKinds(t, evs, EventConnected, EventPublished)
+	p := h.sent()
+	if len(p) != 2 || string(p[0].(*codec.Publish).Payload) != "zero" || p[1].(*codec.Publish).PacketID != 1 {
+		t.Fatalf("sent %v", p)
+	}
+}
+
+func TestCancelQueued(t *testing.T) {
+	h := newHarness(t, Config{})
+	tok := mustPublish(t, h, pub("a", 1, "x"))
+	if !h.s.Cancel(tok) {
+		t.Fatal("Cancel of a queued publish failed")
+	}
+	h.connect(nil)
+	h.expectNothing()
+	tok = mustPublish(t, h, pub("a", 1, "y"))
+	h.sent()
+	if h.s.Cancel(tok) {
+		t.Fatal("Cancel of a sent publish succeeded; it keeps its identifier until acknowledged")
+	}
+}
+
+func TestServerLimits(t *testing.T) {
+	ack := &codec.Connack{Props: codec.Properties{MaximumQoS: 1, RetainAvailable: 0, MaximumPacketSize: 64,
+		Present: 1<<codec.PropMaximumQoS | 1<<codec.PropRetainAvailable}}
+	h := connected(t, Config{}, ack)
+	var ue *UnsupportedError
+	if _, err := h.s.Publish(h.now, pub("a", 2, "x")); !errors.As(err, &ue) {
+		t.Fatalf("QoS 2 above maximum QoS 1 [MQTT-3.2.2-11]: %v", err)
+	}
+	retained := pub("a", 0, "x")
+	retained.Retain = true
+	if _, err := h.s.Publish(h.now, retained); !errors.Is(err, ErrUnsupported) {
+		t.Fatalf("retain without Retain Available [MQTT-3.2.2-14]: %v", err)
+	}
+	big := pub("a", 1, string(make([]byte, 100)))
+	var tl *TooLargeError
+	if _, err := h.s.Publish(h.now, big); !errors.As(err, &tl) || tl.Max != 64 || !errors.Is(err, codec.ErrPacketTooLarge) {
+		t.Fatalf("packet above the server's maximum [MQTT-3.1.2-24]: %v", err)
+	}
+	h.expectNothing()
+	if h.s.ids.n != 0 {
+		t.Fatalf("refused publishes hold %d identifiers", h.s.ids.n)
+	}
+}
+
+func TestReconnectResend(t *testing.T) {
+	// [MQTT-4.4.0-1]: unacknowledged PUBLISH with DUP and PUBREL, with their
+	// original identifiers, in their original order.
+	h := connected(t, Config{}, nil)
+	mustPublish(t, h, pub("a", 1, "first"))
+	mustPublish(t, h, pub("a", 2, "second"))
+	mustPublish(t, h, pub("a", 2, "third"))
+	h.sent()
+	h.feed(&codec.Pubrec{PacketID: 2})
+	h.sent()
+	h.s.ConnectionLost(h.now, errors.New("reset"))
+	closedWith(t, h.events(), ErrConnectionLost)
+
+	_, evs := h.connect(&codec.Connack{SessionPresent: true})
+	wantKinds(t, evs, EventConnected)
+	first := pub("a", 1, "first")
+	first.PacketID, first.Dup = 1, true
+	third := pub("a", 2, "third")
+	third.PacketID, third.Dup = 3, true
+	h.expect(first, &codec.Pubrel{PacketID: 2}, third)
+}
+
+func TestReconnectWithoutSession(t *testing.T) {
+	h := connected(t, Config{}, nil)
+	tok := mustPublish(t, h, pub("a", 1, "x"))
+	h.sent()
+	h.feed(&codec.Publish{Topic: "in", QoS: 2, PacketID: 9})
+	h.s.ConnectionLost(h.now, nil)
+	h.events()
+	_, evs := h.connect(&codec.Connack{SessionPresent: false})
+	wantKinds(t, evs, EventConnected, EventPublished)
+	if evs[1].Token != tok || !errors.Is(evs[1].Err, ErrSessionLost) {
+		t.Fatalf("event %+v", evs[1])
+	}
+	h.expectNothing()
+	// The incoming QoS 2 state was dropped: the same identifier is a new message.
+	h.s.Subscribe(h.now, 1, []codec.Subscription{{Filter: "#", QoS: 2}}, SubscribeOptions{})
+	h.sent()
+	evs = h.feed(&codec.Publish{Topic: "in", QoS: 2, PacketID: 9})
+	wantKinds(t, evs, EventMessage)
+}
+
+func TestQuotaCountsResends(t *testing.T) {
+	h := connected(t, Config{}, nil)
+	for i := 0; i < 3; i++ {
+		mustPublish(t, h, pub("a", 1, "x"))
+	}
+	h.sent()
+	h.s.ConnectionLost(h.now, nil)
+	h.events()
+	h.connect(&codec.Connack{SessionPresent: true, Props: codec.Properties{ReceiveMaximum: 2}})
+	if got := len(h.sent()); got != 2 {
+		t.Fatalf("resent %d messages with a quota of 2", got)
+	}
+	h.feed(&codec.Puback{PacketID: 1})
+	p := h.sent()
+	if len(p) != 1 || p[0].(*codec.Publish).PacketID != 3 || !p[0].(*codec.Publish).Dup {
+		t.Fatalf("after an ack the session sent %v, want the resend of 3", p)
+	}
+}
+
+var _ = time.Second

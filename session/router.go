@@ -1,0 +1,252 @@
+package session
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/zmqtt/zmqtt-go/codec"
+)
+
+// The router holds the subscription registry as a trie of filter levels and
+// chooses the handles an incoming topic goes to (DESIGN.md section 3):
+//
+//   - "$share/<group>/" and the configured broker prefixes are stripped
+//     before a filter is matched;
+//   - when the PUBLISH carries Subscription Identifiers, only the entries
+//     registered with one of them compete (all matching entries compete when
+//     none of them matches: the identifier then says nothing useful);
+//   - in exclusive routing the most specific filter wins: levels are ranked
+//     literal < '+' < '#' and compared from the left, a shorter filter
+//     beats a longer one with the same ranks, ties go to the earliest entry;
+//   - in fan-out routing every matching handle gets the message once.
+//
+// Lookups do not allocate in steady state.
+
+type entry struct {
+	handle Handle
+	filter string // as subscribed
+	match  string // with $share/<group>/ and broker prefixes stripped
+	subID  uint32
+	seq    uint64 // registration order
+	group  *subGroup
+	node   *node
+	inHash bool // registered in node.hash (the filter ends in "#")
+}
+
+type node struct {
+	parent   *node
+	level    string
+	children map[string]*node
+	plus     *node
+	hash     []*entry // filters ending in "#" after this node's levels
+	here     []*entry // filters ending exactly at this node
+}
+
+type router struct {
+	root     node
+	seq      uint64
+	prefixes []string
+	n        int
+
+	// scratch, reused by route
+	stack   []frame
+	matched []*entry
+}
+
+type frame struct {
+	n   *node
+	pos int
+}
+
+func newRouter(prefixes []string) router {
+	return router{prefixes: prefixes}
+}
+
+// stripFilter removes "$share/<group>/" and one configured broker prefix
+// level from a filter (seed rules 47 and 48).
+func stripFilter(f string, prefixes []string) string {
+	if _, rest, ok := codec.ParseShared(f); ok {
+		f = rest
+	}
+	for _, p := range prefixes {
+		if len(f) > len(p) && f[len(p)] == '/' && strings.HasPrefix(f, p) {
+			return f[len(p)+1:]
+		}
+	}
+	return f
+}
+
+// add registers e.
+func (r *router) add(e *entry) {
+	r.seq++
+	e.seq = r.seq
+	e.match = stripFilter(e.filter, r.prefixes)
+	n := &r.root
+	rest := e.match
+	for {
+		level, tail, more := strings.Cut(rest, "/")
+		if level == "#" {
+			n.hash = append(n.hash, e)
+			e.node, e.inHash = n, true
+			r.n++
+			return
+		}
+		var child *node
+		if level == "+" {
+			if n.plus == nil {
+				n.plus = &node{parent: n, level: "+"}
+			}
+			child = n.plus
+		} else {
+			child = n.children[level]
+			if child == nil {
+				if n.children == nil {
+					n.children = make(map[string]*node)
+				}
+				child = &node{parent: n, level: level}
+				n.children[level] = child
+			}
+		}
+		n = child
+		if !more {
+			break
+		}
+		rest = tail
+	}
+	n.here = append(n.here, e)
+	e.node = n
+	r.n++
+}
+
+// remove unregisters e and prunes nodes left empty.
+func (r *router) remove(e *entry) {
+	n := e.node
+	if n == nil {
+		return
+	}
+	e.node = nil
+	if e.inHash {
+		n.hash = deleteEntry(n.hash, e)
+	} else {
+		n.here = deleteEntry(n.here, e)
+	}
+	r.n--
+	for n != &r.root && len(n.here) == 0 && len(n.hash) == 0 && len(n.children) == 0 && n.plus == nil {
+		p := n.parent
+		if p.plus == n {
+			p.plus = nil
+		} else {
+			delete(p.children, n.level)
+		}
+		n = p
+	}
+}
+
+func deleteEntry(list []*entry, e *entry) []*entry {
+	if i := slices.Index(list, e); i >= 0 {
+		list = slices.Delete(list, i, i+1)
+	}
+	return list
+}
+
+// lookup collects every entry whose filter matches topic into r.matched.
+func (r *router) lookup(topic string) []*entry {
+	r.matched = r.matched[:0]
+	dollar := len(topic) > 0 && topic[0] == '$'
+	r.stack = append(r.stack[:0], frame{&r.root, 0})
+	for len(r.stack) > 0 {
+		f := r.stack[len(r.stack)-1]
+		r.stack = r.stack[:len(r.stack)-1]
+		n, pos := f.n, f.pos
+		atRoot := n == &r.root
+		if !(atRoot && dollar) {
+			r.matched = append(r.matched, n.hash...)
+		}
+		if pos > len(topic) { // every level consumed
+			r.matched = append(r.matched, n.here...)
+			continue
+		}
+		end := strings.IndexByte(topic[pos:], '/')
+		if end < 0 {
+			end = len(topic)
+		} else {
+			end += pos
+		}
+		if c := n.children[topic[pos:end]]; c != nil {
+			r.stack = append(r.stack, frame{c, end + 1})
+		}
+		if n.plus != nil && !(atRoot && dollar) {
+			r.stack = append(r.stack, frame{n.plus, end + 1})
+		}
+	}
+	return r.matched
+}
+
+// moreSpecific reports whether filter a beats filter b: ranks literal 0,
+// '+' 1, '#' 2 compared level by level from the left; with equal ranks the
+// shorter filter wins.
+func moreSpecific(a, b string) (better, equal bool) {
+	for {
+		la, ra, moreA := strings.Cut(a, "/")
+		lb, rb, moreB := strings.Cut(b, "/")
+		if x, y := levelRank(la), levelRank(lb); x != y {
+			return x < y, false
+		}
+		switch {
+		case !moreA && !moreB:
+			return false, true
+		case !moreA:
+			return true, false
+		case !moreB:
+			return false, false
+		}
+		a, b = ra, rb
+	}
+}
+
+func levelRank(l string) int {
+	switch l {
+	case "+":
+		return 1
+	case "#":
+		return 2
+	}
+	return 0
+}
+
+// route returns the handles a message on topic goes to, appended to out.
+func (r *router) route(topic string, subIDs []uint32, mode Routing, out []Handle) []Handle {
+	cands := r.lookup(topic)
+	if len(cands) == 0 {
+		return out
+	}
+	if len(subIDs) > 0 {
+		// Keep only the entries the server named, when it named any of ours.
+		k := 0
+		for _, e := range cands {
+			if e.subID != 0 && slices.Contains(subIDs, e.subID) {
+				cands[k] = e
+				k++
+			}
+		}
+		if k > 0 {
+			cands = cands[:k]
+		}
+	}
+	if mode == RouteFanOut {
+		for _, e := range cands {
+			if !slices.Contains(out, e.handle) {
+				out = append(out, e.handle)
+			}
+		}
+		return out
+	}
+	best := cands[0]
+	for _, e := range cands[1:] {
+		better, equal := moreSpecific(e.match, best.match)
+		if better || (equal && e.seq < best.seq) {
+			best = e
+		}
+	}
+	return append(out, best.handle)
+}

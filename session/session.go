@@ -1,0 +1,710 @@
+package session
+
+import (
+	"errors"
+	"time"
+
+	"github.com/zmqtt/zmqtt-go/codec"
+)
+
+type phase uint8
+
+const (
+	phaseIdle       phase = iota // no network connection
+	phaseConnecting              // CONNECT sent; CONNACK (and AUTH) expected
+	phaseConnected               // CONNACK accepted
+)
+
+var phaseNames = [...]string{"idle", "connecting", "connected"}
+
+// Session is the MQTT protocol state of one client identity across network
+// connections. See the package documentation for how to drive it.
+type Session struct {
+	cfg    Config
+	v      codec.Version
+	phase  phase
+	dec    codec.Decoder
+	out    []byte
+	events []Event
+	evHead int
+	token  Token
+
+	clientID        string
+	everConnected   bool
+	cleanSent       bool
+	info            ConnInfo
+	connCount       uint64
+	keepAlive       time.Duration
+	lastSent        time.Time
+	connectDeadline time.Time
+	pings           []ping
+
+	ids     idAlloc
+	flights map[uint16]*flight
+	head    *flight // unacknowledged QoS 1/2 messages, in send order
+	tail    *flight
+	queue   []*flight // publishes waiting for the connection, quota or an id
+	qhead   int
+	quota   int
+	seq     uint64
+	pool    []*flight
+
+	inbound      map[uint16]*inMsg
+	inEpoch      uint64
+	inPool       []*inMsg
+	held         []*heldMsg
+	holding      bool      // resumed session: unrouted QoS 1/2 messages wait
+	holdDeadline time.Time // when the held messages stop waiting
+
+	router     router
+	groups     []*subGroup
+	subOps     map[uint16]*subOp
+	filterRefs map[string]int
+	unsubWait  []*subOp // unsubscriptions waiting for a connection
+	replies    map[string][]replyWait
+
+	aliasIn  [][]byte
+	aliasInN []bool
+	aliasOut aliasTable
+
+	auth authState
+
+	msg     Message
+	scratch codec.Publish
+	pubOut  codec.Publish
+	acks    ackScratch
+}
+
+// ackScratch holds reusable packet values for the small packets the session
+// writes, so that sending them does not allocate.
+type ackScratch struct {
+	puback  codec.Puback
+	pubrec  codec.Pubrec
+	pubrel  codec.Pubrel
+	pubcomp codec.Pubcomp
+	pingreq codec.Pingreq
+}
+
+// New returns a Session for cfg, restoring the state saved in cfg.Store.
+// It returns a *ConfigError (ErrInvalidConfig) for a bad configuration and
+// the Store's error when its state cannot be loaded.
+func New(cfg Config) (*Session, error) {
+	if err := cfg.normalize(); err != nil {
+		return nil, err
+	}
+	s := &Session{
+		cfg:        cfg,
+		v:          cfg.Version,
+		clientID:   cfg.ClientID,
+		ids:        newIDAlloc(cfg.MaxPacketID),
+		flights:    make(map[uint16]*flight),
+		inbound:    make(map[uint16]*inMsg),
+		subOps:     make(map[uint16]*subOp),
+		filterRefs: make(map[string]int),
+		replies:    make(map[string][]replyWait),
+		router:     newRouter(cfg.StrippedPrefixes),
+	}
+	s.acks.pubrel.PacketID = 1 // keeps the zero values valid
+	if cfg.Store != nil {
+		if err := s.restore(cfg.Store); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// restore rebuilds the outgoing and incoming state from a store.
+func (s *Session) restore(st Store) error {
+	state, err := st.Load()
+	if err != nil {
+		return err
+	}
+	for _, r := range state.Outbound {
+		var p codec.Publish
+		if _, err := p.Decode(r.Packet, s.v); err != nil || p.QoS == 0 || r.ID == 0 || r.ID > s.cfg.MaxPacketID {
+			return &storeError{msg: "saved message " + itoa(int(r.ID)) + " does not decode as a QoS 1/2 PUBLISH of this version", err: err}
+		}
+		if s.flights[r.ID] != nil {
+			return &storeError{msg: "packet identifier " + itoa(int(r.ID)) + " saved twice"}
+		}
+		f := s.newFlight()
+		f.token = s.nextToken()
+		f.qos = p.QoS
+		f.id = r.ID
+		f.pkt = append(f.pkt[:0], r.Packet...)
+		f.idOff = idOffset(f.pkt)
+		f.state = statePublished
+		if r.Released {
+			f.state = stateReleased
+		}
+		f.resend = true
+		s.seq = max(s.seq, r.Seq)
+		f.seq = r.Seq
+		s.ids.mark(r.ID)
+		s.flights[r.ID] = f
+		s.linkFlight(f)
+	}
+	for _, id := range state.Inbound {
+		m := s.newInMsg()
+		m.id, m.qos, m.epoch, m.state = id, codec.ExactlyOnce, s.inEpoch, inReceived
+		s.inbound[id] = m
+	}
+	if state.NextID != 0 && state.NextID <= s.cfg.MaxPacketID {
+		s.ids.next = state.NextID
+	}
+	return nil
+}
+
+type storeError struct {
+	msg string
+	err error
+}
+
+func (e *storeError) Error() string {
+	s := "zmqtt: session store is corrupt: " + e.msg
+	if e.err != nil {
+		s += ": " + e.err.Error()
+	}
+	return s
+}
+func (e *storeError) Unwrap() error        { return e.err }
+func (e *storeError) Is(target error) bool { return target == ErrStoreCorrupt }
+
+func (s *Session) nextToken() Token {
+	s.token++
+	return s.token
+}
+
+// Version returns the protocol version of the session.
+func (s *Session) Version() codec.Version { return s.v }
+
+// Connected reports whether a connection is established (CONNACK accepted).
+func (s *Session) Connected() bool { return s.phase == phaseConnected }
+
+// Info returns what the last successful CONNACK said, and false when the
+// session is not connected.
+func (s *Session) Info() (ConnInfo, bool) {
+	return s.info, s.phase == phaseConnected
+}
+
+// ClientID returns the client identifier the next CONNECT will carry: the
+// configured one, or the one the server assigned.
+func (s *Session) ClientID() string { return s.clientID }
+
+// Inflight returns the number of unacknowledged outgoing QoS 1 and 2
+// messages and the number waiting in the queue.
+func (s *Session) Inflight() (unacked, queued int) {
+	return len(s.flights), len(s.queue) - s.qhead
+}
+
+// AppendTransmit appends the bytes the session wants written to the network
+// to dst and forgets them. Write them in order, after making the Store
+// durable (Store.Sync) when there is one.
+func (s *Session) AppendTransmit(dst []byte) []byte {
+	dst = append(dst, s.out...)
+	s.out = s.out[:0]
+	return dst
+}
+
+// PendingTransmit returns the number of bytes AppendTransmit would return.
+func (s *Session) PendingTransmit() int { return len(s.out) }
+
+// NextEvent returns the next output event, and false when there is none.
+// Drain events after every input.
+func (s *Session) NextEvent() (Event, bool) {
+	if s.evHead == len(s.events) {
+		return Event{}, false
+	}
+	e := s.events[s.evHead]
+	s.events[s.evHead] = Event{}
+	s.evHead++
+	if s.evHead == len(s.events) {
+		s.events, s.evHead = s.events[:0], 0
+	}
+	return e, true
+}
+
+func (s *Session) push(e Event) { s.events = append(s.events, e) }
+
+// send validates and encodes p into the transmit buffer, refusing a packet
+// above the server's Maximum Packet Size. It resets the keep alive timer.
+func (s *Session) send(now time.Time, p codec.Packet) error {
+	if max := s.info.MaximumPacket; max != 0 && s.phase == phaseConnected {
+		if n := p.Size(s.v); n > int(max) {
+			return &TooLargeError{Size: n, Max: int(max)}
+		}
+	}
+	out, err := p.Append(s.out, s.v)
+	if err != nil {
+		return err
+	}
+	s.out = out
+	s.lastSent = now
+	return nil
+}
+
+// sendRaw appends already encoded bytes.
+func (s *Session) sendRaw(now time.Time, b []byte) {
+	s.out = append(s.out, b...)
+	s.lastSent = now
+}
+
+// Connect starts a new network connection: it queues the CONNECT packet.
+// Call it after the transport is connected, write the transmit bytes, and
+// feed the server's bytes to HandleBytes. It returns ErrConnected when a
+// connection is already in use, and the Authenticator's error.
+func (s *Session) Connect(now time.Time) error {
+	if s.phase != phaseIdle {
+		return ErrConnected
+	}
+	s.out = s.out[:0]
+	var authData []byte
+	if a := s.cfg.Authenticator; a != nil {
+		d, err := a.Initial()
+		if err != nil {
+			return &authError{stage: "initial data", err: err}
+		}
+		authData = d
+		s.auth = authState{active: true, connecting: true}
+	}
+	s.cleanSent = s.cfg.CleanStart && (s.v == codec.V311 || !s.everConnected)
+	p := s.connectPacket(authData)
+	p.CleanStart = s.cleanSent
+	out, err := p.Append(s.out, s.v)
+	if err != nil {
+		return err
+	}
+	s.out = out
+	s.lastSent = now
+	s.phase = phaseConnecting
+	s.connectDeadline = now.Add(s.cfg.ConnectTimeout)
+	s.dec = codec.Decoder{Version: s.v, From: codec.RoleServer}
+	s.aliasIn = s.aliasIn[:0]
+	s.aliasInN = s.aliasInN[:0]
+	s.aliasOut.reset(0)
+	return nil
+}
+
+// connectPacket builds the CONNECT of the configuration.
+func (s *Session) connectPacket(authData []byte) *codec.Connect {
+	c := &s.cfg
+	p := &codec.Connect{
+		CleanStart:   c.CleanStart,
+		KeepAlive:    uint16(c.KeepAlive / time.Second),
+		ClientID:     s.clientID,
+		Will:         c.Will,
+		Username:     c.Username,
+		UsernameFlag: c.UsernameFlag,
+		Password:     c.Password,
+		PasswordFlag: c.PasswordFlag,
+	}
+	if c.Version == codec.V5 {
+		pr := &p.Props
+		pr.SessionExpiry = c.SessionExpiry
+		pr.Mark(codec.PropSessionExpiryInterval) // always sent, 0 included (seed rule 7)
+		if c.ReceiveMaximum != 65535 {
+			pr.ReceiveMaximum = c.ReceiveMaximum
+		}
+		pr.MaximumPacketSize = c.MaximumPacketSize
+		pr.TopicAliasMaximum = c.TopicAliasMaximum
+		if c.RequestResponseInfo {
+			pr.RequestResponseInfo = 1
+		}
+		if c.RequestProblemInfo != nil {
+			pr.Mark(codec.PropRequestProblemInformation)
+			if *c.RequestProblemInfo {
+				pr.RequestProblemInfo = 1
+			}
+		}
+		pr.User = c.User
+		if c.Authenticator != nil {
+			pr.AuthMethod = c.Authenticator.Method()
+			pr.AuthData = authData
+		}
+	}
+	return p
+}
+
+// HandleBytes consumes at most one whole packet from the start of src and
+// returns the number of bytes it used: 0 when src holds less than a packet.
+// Call it again with the rest; drain the events in between, because they
+// borrow from src. A malformed packet or a broken rule ends the connection
+// (an EventClosed and, on 5.0, a DISCONNECT to write) and is returned too.
+func (s *Session) HandleBytes(now time.Time, src []byte) (int, error) {
+	if s.phase == phaseIdle {
+		return 0, ErrNotConnected
+	}
+	max := codec.MaxPacketSize
+	if m := s.cfg.MaximumPacketSize; m != 0 {
+		max = int(m)
+	}
+	_, n, err := codec.Frame(src, max)
+	if errors.Is(err, codec.ErrIncomplete) {
+		return 0, nil
+	}
+	if err == nil {
+		var p codec.Packet
+		p, n, err = s.dec.Decode(src[:n])
+		if err == nil {
+			return n, s.handle(now, p)
+		}
+	}
+	var ce *codec.Error
+	reason := codec.ReasonMalformedPacket
+	if errors.As(err, &ce) {
+		reason = ce.Reason
+	}
+	perr := &ProtocolError{Remote: true, Reason: reason, Msg: "bad packet from the server", Err: err}
+	s.fail(now, perr)
+	return 0, perr
+}
+
+// HandlePacket is HandleBytes for a caller that decodes packets itself. The
+// packet's strings and slices must stay valid until the next input.
+func (s *Session) HandlePacket(now time.Time, p codec.Packet) error {
+	if s.phase == phaseIdle {
+		return ErrNotConnected
+	}
+	if err := codec.CheckSender(p, codec.RoleServer, s.v); err != nil {
+		var ce *codec.Error
+		errors.As(err, &ce)
+		perr := &ProtocolError{Remote: true, Reason: codec.ReasonProtocolError, Msg: "packet a server must not send", Err: err}
+		if ce != nil {
+			perr.Reason = ce.Reason
+		}
+		s.fail(now, perr)
+		return perr
+	}
+	return s.handle(now, p)
+}
+
+// handle dispatches one decoded packet by phase (each phase accepts a
+// fixed set of packet types, rustls/h11 style).
+func (s *Session) handle(now time.Time, p codec.Packet) error {
+	if s.phase == phaseConnecting {
+		switch p := p.(type) {
+		case *codec.Connack:
+			return s.handleConnack(now, p)
+		case *codec.Auth:
+			return s.handleAuth(now, p)
+		case *codec.Disconnect:
+			return s.handleDisconnect(now, p)
+		}
+		return s.fail(now, remoteErr(codec.ReasonProtocolError, "MQTT-3.2.0-1", "the first packet from the server is "+p.Type().String()+", not CONNACK"))
+	}
+	switch p := p.(type) {
+	case *codec.Publish:
+		return s.handlePublish(now, p)
+	case *codec.Puback:
+		return s.handlePuback(now, p)
+	case *codec.Pubrec:
+		return s.handlePubrec(now, p)
+	case *codec.Pubrel:
+		return s.handlePubrel(now, p)
+	case *codec.Pubcomp:
+		return s.handlePubcomp(now, p)
+	case *codec.Suback:
+		return s.handleSuback(now, p)
+	case *codec.Unsuback:
+		return s.handleUnsuback(now, p)
+	case *codec.Pingresp:
+		return s.handlePingresp(now)
+	case *codec.Disconnect:
+		return s.handleDisconnect(now, p)
+	case *codec.Auth:
+		return s.handleAuth(now, p)
+	case *codec.Connack:
+		return s.fail(now, remoteErr(codec.ReasonProtocolError, "MQTT-3.2.0-2", "a second CONNACK"))
+	}
+	return s.fail(now, remoteErr(codec.ReasonProtocolError, "MQTT-2.1.2", "unexpected "+p.Type().String()))
+}
+
+// handleConnack completes the connection [MQTT-3.2].
+func (s *Session) handleConnack(now time.Time, p *codec.Connack) error {
+	if s.v == codec.V311 && p.ReasonCode != 0 || s.v == codec.V5 && p.ReasonCode.Failed() {
+		e := &ReasonError{Packet: codec.TypeConnack, Code: p.ReasonCode, Reason: cloneStr(p.Props.ReasonString),
+			User: cloneUser(p.Props.User), ServerReference: cloneStr(p.Props.ServerReference)}
+		if s.v == codec.V311 {
+			e.ReturnCode, e.Code = p.ReasonCode, codec.ReasonFromReturnCode(p.ReasonCode)
+		}
+		s.close(now, e)
+		return e
+	}
+	if s.cleanSent && p.SessionPresent {
+		rule := "MQTT-3.2.2-2"
+		if s.v == codec.V311 {
+			rule = "MQTT-3.2.2-1"
+		}
+		return s.fail(now, remoteErr(codec.ReasonProtocolError, rule, "session present in answer to a clean start"))
+	}
+	if err := s.finishConnectAuth(now, p); err != nil {
+		return err
+	}
+	s.connCount++
+	pr := &p.Props
+	info := ConnInfo{
+		Version:          s.v,
+		SessionPresent:   p.SessionPresent,
+		ClientID:         s.clientID,
+		KeepAlive:        uint16(s.cfg.KeepAlive / time.Second),
+		SessionExpiry:    s.cfg.SessionExpiry,
+		ReceiveMaximum:   65535,
+		MaximumQoS:       codec.ExactlyOnce,
+		RetainAvailable:  true,
+		MaximumPacket:    pr.MaximumPacketSize,
+		TopicAliasMax:    pr.TopicAliasMaximum,
+		WildcardSubs:     true,
+		SubscriptionIDs:  s.v == codec.V5,
+		SharedSubs:       true,
+		ResponseInfo:     cloneStr(pr.ResponseInfo),
+		ServerReference:  cloneStr(pr.ServerReference),
+		AuthMethod:       cloneStr(pr.AuthMethod),
+		Props:            pr.Clone(),
+		ConnectedAt:      now,
+		ConnectionNumber: s.connCount,
+	}
+	if pr.AssignedClientID != "" {
+		s.clientID = cloneStr(pr.AssignedClientID)
+		info.ClientID = s.clientID
+	}
+	s.keepAlive = s.cfg.KeepAlive
+	if pr.Has(codec.PropServerKeepAlive) {
+		info.KeepAlive = pr.ServerKeepAlive
+		s.keepAlive = time.Duration(pr.ServerKeepAlive) * time.Second
+	}
+	if pr.Has(codec.PropSessionExpiryInterval) {
+		info.SessionExpiry = pr.SessionExpiry
+	}
+	if pr.Has(codec.PropReceiveMaximum) {
+		info.ReceiveMaximum = pr.ReceiveMaximum
+	}
+	if pr.Has(codec.PropMaximumQoS) {
+		info.MaximumQoS = codec.QoS(pr.MaximumQoS)
+	}
+	if pr.Has(codec.PropRetainAvailable) {
+		info.RetainAvailable = pr.RetainAvailable == 1
+	}
+	if pr.Has(codec.PropWildcardSubscriptionAvailable) {
+		info.WildcardSubs = pr.WildcardSubAvailable == 1
+	}
+	if pr.Has(codec.PropSubscriptionIdentifierAvailable) {
+		info.SubscriptionIDs = pr.SubIDAvailable == 1
+	}
+	if pr.Has(codec.PropSharedSubscriptionAvailable) {
+		info.SharedSubs = pr.SharedSubAvailable == 1
+	}
+	s.info = info
+	s.quota = int(info.ReceiveMaximum)
+	if s.cfg.OutboundAliases {
+		s.aliasOut.reset(info.TopicAliasMax)
+	}
+	s.phase = phaseConnected
+	s.everConnected = true
+	s.push(Event{Kind: EventConnected, Info: &s.info})
+	if !p.SessionPresent {
+		s.sessionLost(now)
+	} else {
+		s.resumeInbound(now)
+	}
+	s.restoreSubscriptions(now)
+	for f := s.head; f != nil; f = f.next {
+		f.resend, f.counted = true, false
+	}
+	s.flush(now)
+	return nil
+}
+
+// sessionLost applies a CONNACK without session present: the server has no
+// state of ours, so unacknowledged messages are failed (the server may never
+// have received them, and its identifiers are free again), incoming QoS 2
+// state is dropped, and every subscription must be made again.
+func (s *Session) sessionLost(now time.Time) {
+	for f := s.head; f != nil; {
+		next := f.next
+		s.finishFlight(f, Event{Kind: EventPublished, Token: f.token, Err: ErrSessionLost}, false)
+		f = next
+	}
+	s.dropInbound()
+	if st := s.cfg.Store; st != nil {
+		if err := st.Reset(); err != nil {
+			s.storeFailed(now, err)
+		}
+	}
+	for _, g := range s.groups {
+		if g.state == groupActive {
+			g.state = groupPending
+			g.restore = true
+		}
+	}
+	for _, op := range s.unsubWait {
+		s.push(Event{Kind: EventUnsubscribed, Token: op.token})
+	}
+	s.unsubWait = s.unsubWait[:0]
+}
+
+// dropInbound forgets every incoming QoS 1/2 state; acknowledgements of
+// messages delivered before become no-ops.
+func (s *Session) dropInbound() {
+	for id, m := range s.inbound {
+		delete(s.inbound, id)
+		s.freeInMsg(m)
+	}
+	s.held = s.held[:0]
+	s.inEpoch++
+}
+
+// ConnectionLost tells the session that the network connection ended. It
+// queues EventClosed with an error that wraps cause and ErrConnectionLost,
+// unless the session already reported the end of this connection.
+func (s *Session) ConnectionLost(now time.Time, cause error) {
+	if s.phase == phaseIdle {
+		return
+	}
+	s.close(now, &lostError{cause: cause})
+}
+
+type lostError struct{ cause error }
+
+func (e *lostError) Error() string {
+	if e.cause == nil {
+		return ErrConnectionLost.Error()
+	}
+	return ErrConnectionLost.Error() + ": " + e.cause.Error()
+}
+func (e *lostError) Unwrap() []error {
+	if e.cause == nil {
+		return []error{ErrConnectionLost}
+	}
+	return []error{ErrConnectionLost, e.cause}
+}
+
+// fail ends the connection because of a protocol error: on 5.0 a DISCONNECT
+// with the error's reason code is queued first [MQTT-4.13.1].
+func (s *Session) fail(now time.Time, perr *ProtocolError) error {
+	if s.phase == phaseIdle {
+		return perr
+	}
+	if s.v == codec.V5 {
+		d := codec.Disconnect{ReasonCode: perr.Reason}
+		if !codec.ValidReason(codec.TypeDisconnect, s.v, d.ReasonCode) {
+			d.ReasonCode = codec.ReasonProtocolError
+		}
+		s.out, _ = d.Append(s.out, s.v)
+	}
+	s.close(now, perr)
+	return perr
+}
+
+// close ends the current connection: per-connection state is reset and
+// EventClosed is queued. Session state (unacknowledged messages,
+// subscriptions, incoming QoS 2 state) stays for the next connection.
+func (s *Session) close(now time.Time, err error) {
+	if s.phase == phaseIdle {
+		return
+	}
+	s.phase = phaseIdle
+	for _, p := range s.pings {
+		if p.token != 0 {
+			s.push(Event{Kind: EventPong, Token: p.token, Err: err})
+		}
+	}
+	s.pings = s.pings[:0]
+	for _, h := range s.held {
+		if m := s.inbound[h.id]; m != nil && m.state == inHeld {
+			delete(s.inbound, h.id)
+			s.freeInMsg(m)
+		}
+	}
+	s.held = s.held[:0]
+	for id, op := range s.subOps {
+		delete(s.subOps, id)
+		s.ids.free(id)
+		op.requeue(s)
+	}
+	for f := s.head; f != nil; f = f.next {
+		f.counted = false
+	}
+	if s.auth.active && !s.auth.connecting && s.auth.token != 0 {
+		s.push(Event{Kind: EventAuthenticated, Token: s.auth.token, Err: err})
+	}
+	s.auth = authState{}
+	s.aliasOut.reset(0)
+	s.push(Event{Kind: EventClosed, Err: err})
+}
+
+// handleDisconnect applies the server's DISCONNECT [MQTT-3.14].
+func (s *Session) handleDisconnect(now time.Time, p *codec.Disconnect) error {
+	e := &ReasonError{Packet: codec.TypeDisconnect, Code: p.ReasonCode, Reason: cloneStr(p.Props.ReasonString),
+		User: cloneUser(p.Props.User), ServerReference: cloneStr(p.Props.ServerReference)}
+	s.close(now, e)
+	return nil
+}
+
+// Disconnect ends the connection normally: it queues a DISCONNECT (with
+// reason code and properties on 5.0; reason 0x04 keeps the will) and then
+// EventClosed with a nil error. Unacknowledged messages and subscriptions
+// stay in the session (and its Store) for a later Connect. It returns
+// ErrNotConnected when there is no connection.
+func (s *Session) Disconnect(now time.Time, reason codec.ReasonCode, props *codec.Properties) error {
+	if s.phase == phaseIdle {
+		return ErrNotConnected
+	}
+	d := codec.Disconnect{ReasonCode: reason}
+	if props != nil {
+		if s.v == codec.V5 && props.Has(codec.PropSessionExpiryInterval) && s.cfg.SessionExpiry == 0 && props.SessionExpiry != 0 {
+			return &ProtocolError{Reason: codec.ReasonProtocolError, Rule: "MQTT-3.14.2-2",
+				Msg: "the session expiry interval cannot be raised from 0 at DISCONNECT"}
+		}
+		d.Props = *props
+	}
+	if err := codec.CheckSender(&d, codec.RoleClient, s.v); err != nil {
+		return err
+	}
+	out, err := d.Append(s.out, s.v)
+	if err != nil {
+		return err
+	}
+	s.out = out
+	s.close(now, nil)
+	return nil
+}
+
+func cloneStr(s string) string {
+	if s == "" {
+		return ""
+	}
+	return string([]byte(s))
+}
+
+func cloneUser(u []codec.UserProperty) []codec.UserProperty {
+	if len(u) == 0 {
+		return nil
+	}
+	c := make([]codec.UserProperty, len(u))
+	for i, p := range u {
+		c[i] = codec.UserProperty{Key: cloneStr(p.Key), Value: cloneStr(p.Value)}
+	}
+	return c
+}
+
+func itoa(n int) string {
+	if n == 0 {
+		return "0"
+	}
+	var b [20]byte
+	i := len(b)
+	neg := n < 0
+	if neg {
+		n = -n
+	}
+	for n > 0 {
+		i--
+		b[i] = byte('0' + n%10)
+		n /= 10
+	}
+	if neg {
+		i--
+		b[i] = '-'
+	}
+	return string(b[i:])
+}
