@@ -36,7 +36,9 @@ fuzz:
 ## bench: benchmarks side by side with other MQTT codecs, summarised by benchstat.
 bench:
 	@mkdir -p bench/out
-	cd bench && $(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count $(COUNT) ./... | tee out/bench.txt
+	@# tee would hide a failed run (a benchmark whose check fails): keep go test's status.
+	cd bench && { $(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count $(COUNT) ./...; \
+		echo $$? > out/bench.rc; } | tee out/bench.txt; exit $$(cat out/bench.rc)
 	cd bench && $(BENCHSTAT) -col /impl out/bench.txt | tee out/benchstat.txt
 
 ## demo: the zmqtt demo against a private broker.

@@ -225,7 +225,11 @@ func ConnectVersion(src []byte) (Version, error) {
 	return v, nil
 }
 
-func (p *Connect) decode(b []byte, h Header, v Version) error {
+func (p *Connect) decode(b []byte, h Header, v Version) error { return p.decodeInto(b, h, v, nil) }
+
+// decodeInto decodes a CONNECT; a will, if any, is decoded into spare when
+// it is not nil (the Decoder's reused value) and into a new Will otherwise.
+func (p *Connect) decodeInto(b []byte, h Header, v Version, spare *Will) error {
 	t := TypeConnect
 	off, end := h.Len, len(b)
 	name, off, ok := readBytes(b, off, end)
@@ -281,7 +285,13 @@ func (p *Connect) decode(b []byte, h Header, v Version) error {
 	off = next
 	p.Will = nil
 	if willFlag {
-		w := &Will{QoS: willQoS, Retain: willRetain}
+		w := spare
+		if w == nil {
+			w = new(Will)
+		}
+		props := w.Props
+		*w = Will{QoS: willQoS, Retain: willRetain, Props: props}
+		w.Props.reset()
 		if v == V5 {
 			var err error
 			if off, err = w.Props.decodeProps(b, off, end, ctxWill, t); err != nil {

@@ -15,6 +15,7 @@ type Decoder struct {
 	From Role
 
 	connect     Connect
+	will        Will
 	connack     Connack
 	publish     Publish
 	puback      Puback
@@ -84,9 +85,22 @@ func (d *Decoder) Decode(src []byte) (Packet, int, error) {
 	if len(src) < h.Size() {
 		return nil, 0, ErrIncomplete
 	}
-	p := d.packet(h.Type)
-	if err := decodeInto(p, src[:h.Size()], h, d.Version); err != nil {
-		return nil, 0, err
+	var p Packet
+	var err2 error
+	b := src[:h.Size()]
+	switch h.Type {
+	case TypePublish: // the hot path: no interface dispatch
+		p, err2 = &d.publish, d.publish.decode(b, h, d.Version)
+	case TypePuback:
+		p, err2 = &d.puback, (*ack)(&d.puback).decode(b, h, d.Version)
+	case TypeConnect:
+		p, err2 = &d.connect, d.connect.decodeInto(b, h, d.Version, &d.will)
+	default:
+		p = d.packet(h.Type)
+		err2 = decodeInto(p, b, h, d.Version)
+	}
+	if err2 != nil {
+		return nil, 0, err2
 	}
 	if d.From != RoleAny {
 		if err := checkSender(p, d.From, d.Version, h.Len); err != nil {

@@ -128,46 +128,52 @@ const (
 	hi8 = 0x8080808080808080
 )
 
-// zeroByte is non-zero when some byte of x is zero.
-func zeroByte(x uint64) uint64 { return (x - lo8) &^ x & hi8 }
-
-// plainPrefix returns the length of the prefix of b made of ASCII bytes
-// other than U+0000, and, when wild is set, other than '+' and '#'. It stops
-// at the first word that holds anything else, so the result is a multiple of
-// eight or len(b); callers continue byte by byte from there.
-func plainPrefix(b []byte, wild bool) int {
-	i := 0
-	for ; i+8 <= len(b); i += 8 {
-		x := binary.LittleEndian.Uint64(b[i:])
-		special := x&hi8 | zeroByte(x)
-		if wild {
-			special |= zeroByte(x^('+'*lo8)) | zeroByte(x^('#'*lo8))
+// plainASCII reports whether b is made only of ASCII bytes other than
+// U+0000 (and, when wild is set, other than '+' and '#'): the common case,
+// checked a word at a time. Strings of eight bytes or more end with one
+// overlapping word instead of a byte loop. A false answer means "look
+// closer", not "invalid".
+//
+// Per word x: a byte is 0x80 or above when its high bit is set; a byte is
+// zero when (x - 0x01..) &^ x has its high bit set (exact as an "any" test);
+// '+' (0x2B) and '#' (0x23) differ only in bit 3, so (x | 0x08..) ^ 0x2B..
+// has a zero byte exactly where x has either wildcard.
+func plain(b []byte, wild bool) bool {
+	n := len(b)
+	if n < 8 {
+		for _, c := range b {
+			if c == 0 || c >= 0x80 || wild && c|0x08 == '+' {
+				return false
+			}
 		}
-		if special != 0 {
-			return i
-		}
+		return true
 	}
-	return i
+	const bit3, plus = 0x0808080808080808, '+' * lo8
+	var acc uint64
+	last := binary.LittleEndian.Uint64(b[n-8:])
+	if wild {
+		for ; len(b) >= 8; b = b[8:] {
+			x := binary.LittleEndian.Uint64(b)
+			y := (x | bit3) ^ plus
+			acc |= x | (x-lo8)&^x | (y-lo8)&^y
+		}
+		y := (last | bit3) ^ plus
+		acc |= last | (last-lo8)&^last | (y-lo8)&^y
+	} else {
+		for ; len(b) >= 8; b = b[8:] {
+			x := binary.LittleEndian.Uint64(b)
+			acc |= x | (x-lo8)&^x
+		}
+		acc |= last | (last-lo8)&^last
+	}
+	return acc&hi8 == 0
 }
 
 // validUTF8 reports whether b is a well-formed UTF-8 string without U+0000,
 // as every UTF-8 Encoded String must be [MQTT-1.5.4-1] [MQTT-1.5.4-2].
 // Surrogate code points are ill-formed in UTF-8 and are refused too.
 func validUTF8(b []byte) bool {
-	i := 0
-	if len(b) >= 32 {
-		i = plainPrefix(b, false)
-	}
-	for ; i < len(b); i++ {
-		c := b[i]
-		if c == 0 {
-			return false
-		}
-		if c >= utf8.RuneSelf {
-			return validUTF8Slow(b[i:])
-		}
-	}
-	return true
+	return plain(b, false) || validUTF8Slow(b)
 }
 
 func validUTF8Slow(b []byte) bool {

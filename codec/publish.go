@@ -93,6 +93,19 @@ func (p *Publish) Size(v Version) int {
 
 // Append validates p and appends its encoding to dst.
 func (p *Publish) Append(dst []byte, v Version) ([]byte, error) {
+	return p.append(dst, v, true)
+}
+
+// AppendHeader is Append without the payload: it validates p and appends
+// every byte before the payload. The bytes it writes followed by p.Payload
+// are exactly what Append writes, so a writer can send a large payload from
+// the caller's own buffer (net.Buffers{header, p.Payload}) instead of
+// copying it. It allocates only when dst lacks capacity for the header.
+func (p *Publish) AppendHeader(dst []byte, v Version) ([]byte, error) {
+	return p.append(dst, v, false)
+}
+
+func (p *Publish) append(dst []byte, v Version, payload bool) ([]byte, error) {
 	if !v.Valid() {
 		return dst, badVersion(v)
 	}
@@ -100,7 +113,11 @@ func (p *Publish) Append(dst []byte, v Version) ([]byte, error) {
 	if err != nil {
 		return dst, err
 	}
-	dst = grow(dst, headerSize(rem))
+	if payload {
+		dst = grow(dst, headerSize(rem))
+	} else {
+		dst = grow(dst, headerSize(rem)-len(p.Payload))
+	}
 	dst = appendHeader(dst, byte(TypePublish)<<4|p.flags(), rem)
 	dst = appendString(dst, p.Topic)
 	if p.QoS > 0 {
@@ -112,6 +129,9 @@ func (p *Publish) Append(dst []byte, v Version) ([]byte, error) {
 		} else {
 			dst = p.Props.appendPropsMask(dst, plen, m)
 		}
+	}
+	if !payload {
+		return dst, nil
 	}
 	return append(dst, p.Payload...), nil
 }

@@ -46,7 +46,10 @@ func checkTopicName(s string) *TopicError {
 	if len(s) > maxString {
 		return topicErr(s, false, "MQTT-4.7.3-3", "longer than 65535 bytes")
 	}
-	for i := plainPrefix(unsafe.Slice(unsafe.StringData(s), len(s)), true); i < len(s); i++ {
+	if plain(unsafe.Slice(unsafe.StringData(s), len(s)), true) {
+		return nil
+	}
+	for i := 0; i < len(s); i++ {
 		if !topicSpecial[s[i]] {
 			continue
 		}
@@ -72,22 +75,13 @@ func checkTopicName(s string) *TopicError {
 // unless it fails; an empty name is the caller's concern (it is allowed with
 // a Topic Alias on MQTT 5.0). off is the offset of the name's length field.
 func checkTopicBytes(b []byte, t Type, off int) *Error {
-	i := 0
-	if len(b) >= 32 {
-		i = plainPrefix(b, true)
+	if plain(b, true) || validUTF8Slow(b) && !containsWildcard(b) {
+		return nil
 	}
-	for ; i < len(b); i++ {
-		if c := b[i]; topicSpecial[c] {
-			if c >= 0x80 && validUTF8(b[i:]) && !containsWildcard(b[i:]) {
-				return nil
-			}
-			terr := checkTopicName(string(b))
-			e := newErr(topicNameReason, t, off, terr.Rule, "topic name: "+terr.Msg)
-			e.Err = terr
-			return e
-		}
-	}
-	return nil
+	terr := checkTopicName(string(b))
+	e := newErr(topicNameReason, t, off, terr.Rule, "topic name: "+terr.Msg)
+	e.Err = terr
+	return e
 }
 
 func containsWildcard(b []byte) bool {
