@@ -80,8 +80,8 @@ func reasonPropsRemaining(c ReasonCode, props *Properties, v Version, t Type) (r
 	if plen, err = props.propsSize(t, t); err != nil {
 		return 0, 0, err
 	}
-	if t == TypeAuth {
-		if err = checkAuthProps(props, props.mask(), -1); err != nil {
+	if t == TypeAuth && (c != 0 || plen != 0) {
+		if err = checkAuthProps(props.mask(), -1); err != nil {
 			return 0, 0, err
 		}
 	}
@@ -94,11 +94,12 @@ func reasonPropsRemaining(c ReasonCode, props *Properties, v Version, t Type) (r
 	return 1 + vbiLen(plen) + plen, plen, nil
 }
 
-// checkAuthProps applies the rule that an AUTH packet names its
-// authentication method [MQTT-3.15.2-1]; the short form without properties
-// is a success and needs none.
-func checkAuthProps(props *Properties, m PropSet, off int) *Error {
-	if m != 0 && !m.Has(PropAuthenticationMethod) {
+// checkAuthProps applies the rule of section 3.15.2.2.2 that an AUTH packet
+// names its authentication method: omitting it is a Protocol Error. Only
+// the short form (Remaining Length 0, a success without properties) has
+// no property block, and so needs none; callers skip the check for it.
+func checkAuthProps(m PropSet, off int) *Error {
+	if !m.Has(PropAuthenticationMethod) {
 		return newErr(ReasonProtocolError, TypeAuth, off, "MQTT-3.15.2.2.2", "AUTH without an authentication method")
 	}
 	return nil
@@ -172,7 +173,7 @@ func decodeReasonProps(b []byte, h Header, v Version, c *ReasonCode, props *Prop
 		return err
 	}
 	if t == TypeAuth {
-		if err := checkAuthProps(props, props.Present, h.Len+1); err != nil {
+		if err := checkAuthProps(props.Present, h.Len+1); err != nil {
 			return err
 		}
 	}

@@ -168,3 +168,27 @@ func TestParseShared(t *testing.T) {
 		}
 	}
 }
+
+// TestFilterFirstBadWildcard: with several misplaced wildcards the error
+// names the first one [MQTT-4.7.1-1] [MQTT-4.7.1-2].
+func TestFilterFirstBadWildcard(t *testing.T) {
+	for filter, rule := range map[string]string{
+		"a/#/+x":      "MQTT-4.7.1-1",
+		"a+/#x":       "MQTT-4.7.1-2",
+		"+/+/x+":      "MQTT-4.7.1-2",
+		"x#":          "MQTT-4.7.1-1",
+		"+/a/#/+":     "MQTT-4.7.1-1",
+		"$share/g/a+": "MQTT-4.7.1-2",
+	} {
+		err := ValidateTopicFilter(filter)
+		var te *TopicError
+		if !errors.As(err, &te) || te.Rule != rule {
+			t.Errorf("%q: %v, want rule %s", filter, err, rule)
+		}
+	}
+	for _, ok := range []string{"+", "#", "+/+/#", "a/+/b/#", "$share/g/+/x/#", "/+/", "//#"} {
+		if err := ValidateTopicFilter(ok); err != nil {
+			t.Errorf("%q: %v", ok, err)
+		}
+	}
+}
