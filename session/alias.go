@@ -12,6 +12,18 @@ type aliasTable struct {
 	clock   uint64
 }
 
+// forget drops the mapping of alias a that lookup has just made but that was
+// never sent (the PUBLISH failed): the server does not know it, so the alias
+// must not be used without its topic. The slot becomes the first to reuse.
+func (t *aliasTable) forget(a uint16) {
+	if a == 0 || int(a) > len(t.topics) {
+		return
+	}
+	delete(t.byTopic, t.topics[a-1])
+	t.topics[a-1] = ""
+	t.used[a-1] = 0
+}
+
 func (t *aliasTable) reset(max uint16) {
 	t.max = max
 	clear(t.byTopic)

@@ -83,14 +83,16 @@ func (e *ReasonError) Is(target error) bool {
 // Retryable reports whether connecting again may succeed without a change
 // of configuration: server unavailable, busy, shutting down, moved, quota or
 // rate limits, and the like. Bad credentials, a bad client identifier, an
-// unsupported protocol version, a ban or a bad authentication method are not.
+// unsupported protocol version, a ban, a bad authentication method, or a
+// session taken over by another client with the same identifier are not.
 func (e *ReasonError) Retryable() bool {
 	switch e.Code {
 	case codec.ReasonUnsupportedProtocolVersion, codec.ReasonClientIdentifierNotValid,
 		codec.ReasonBadUserNameOrPassword, codec.ReasonNotAuthorized, codec.ReasonBanned,
 		codec.ReasonBadAuthenticationMethod, codec.ReasonMalformedPacket, codec.ReasonProtocolError,
 		codec.ReasonTopicNameInvalid, codec.ReasonPacketTooLarge, codec.ReasonPayloadFormatInvalid,
-		codec.ReasonRetainNotSupported, codec.ReasonQoSNotSupported:
+		codec.ReasonRetainNotSupported, codec.ReasonQoSNotSupported,
+		codec.ReasonSessionTakenOver: // another client uses our identifier: do not fight it
 		return false
 	}
 	return true

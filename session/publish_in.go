@@ -2,6 +2,8 @@ package session
 
 import (
 	"bytes"
+	"hash/crc32"
+	"slices"
 	"time"
 	"unsafe"
 
@@ -33,6 +35,11 @@ type inMsg struct {
 	qos   codec.QoS
 	state inState
 	epoch uint64
+	conn  uint64 // the connection it arrived on (Session.connCount)
+	// sum fingerprints a QoS 2 message's topic and payload (see
+	// forgotten); hasSum is false for identifiers restored from a Store.
+	sum    uint32
+	hasSum bool
 }
 
 type heldMsg struct {
@@ -59,6 +66,8 @@ func (s *Session) freeInMsg(m *inMsg) {
 	s.inPool = append(s.inPool, m)
 }
 
+// ackID names one incoming message: its epoch (unique to it, see
+// handlePublish) and its packet identifier.
 func (s *Session) ackID(m *inMsg) AckID { return AckID(m.epoch<<16 | uint64(m.id)) }
 
 // resolveAlias turns a topic alias into its topic [MQTT-3.3.2.3.4]: an alias
@@ -104,15 +113,46 @@ func (s *Session) handlePublish(now time.Time, p *codec.Publish) error {
 		s.deliver(msg)
 		return nil
 	}
+	if i := slices.Index(s.resumeAcks, p.PacketID); i >= 0 {
+		// We sent a PUBACK on this connection for this identifier, for a
+		// message that arrived on an earlier connection of the session.
+		// The server may have resent that message (DUP) after the CONNACK,
+		// before reading our PUBACK: the PUBACK answers the resend too, and
+		// delivering it again would leave a second acknowledgement due,
+		// which the server could take for one of a new message on the same
+		// identifier. A PUBLISH without DUP is a new message: the server
+		// had our PUBACK.
+		s.resumeAcks = slices.Delete(s.resumeAcks, i, i+1)
+		if p.Dup && p.QoS == codec.AtLeastOnce && s.inbound[p.PacketID] == nil {
+			return nil
+		}
+	}
 	if m := s.inbound[p.PacketID]; m != nil {
-		return s.duplicate(now, m, p)
+		if !forgotten(m, topic, p) {
+			return s.duplicate(now, m, p)
+		}
+		// The server has forgotten the open exchange: release it as its
+		// PUBREL would have, and take this PUBLISH as the new message it is.
+		if err := s.release(now, m); err != nil {
+			return err
+		}
 	}
 	if len(s.inbound) >= int(s.cfg.ReceiveMaximum) {
 		return s.fail(now, remoteErr(codec.ReasonReceiveMaximumExceeded, "MQTT-3.3.4-9",
 			"more than "+itoa(int(s.cfg.ReceiveMaximum))+" unacknowledged QoS 1/2 messages"))
 	}
 	m := s.newInMsg()
-	m.id, m.qos, m.epoch = p.PacketID, p.QoS, s.inEpoch
+	// Every message gets an epoch of its own, so that its AckID names this
+	// delivery only: the server reuses a packet identifier as soon as it
+	// has our PUBACK (or PUBCOMP), and an Ack of the earlier message (a
+	// second Ack, or one of a message reported unrouted and acknowledged by
+	// the session) must not acknowledge the new one before the application
+	// has it.
+	s.inEpoch++
+	m.id, m.qos, m.epoch, m.conn = p.PacketID, p.QoS, s.inEpoch, s.connCount
+	if p.QoS == codec.ExactlyOnce {
+		m.sum, m.hasSum = fingerprint(topic, p.Payload), true
+	}
 	s.inbound[m.id] = m
 	s.route(msg)
 	switch {
@@ -153,6 +193,39 @@ func (s *Session) duplicate(now time.Time, m *inMsg, p *codec.Publish) error {
 		return s.ack(now, m)
 	}
 	return nil // delivered or held: the first copy is still waiting for Ack
+}
+
+// forgotten reports whether a QoS 2 PUBLISH with the identifier of an
+// exchange we hold at "PUBREC sent" is a new message rather than a
+// re-delivery. The rule is [MQTT-4.3.3-10]: until the PUBREL, a PUBLISH with
+// the same identifier is answered and not delivered again. A sender sets DUP
+// on every re-delivery [MQTT-3.3.1-1], but a broker restarted from a stale
+// save may resend with DUP clear (Mosquitto 2.0 after kill -9 does), so DUP
+// alone decides nothing. What does decide is the content: a sender never
+// reuses an identifier before PUBCOMP [MQTT-2.2.1-3], so a PUBLISH with
+// DUP clear and a different topic or payload can only be a new message from
+// a server that lost the exchange; dropping it would lose that message
+// silently, and delivering it cannot duplicate the old one. The same topic
+// and payload, or no fingerprint (an identifier restored from a Store),
+// keep the rule.
+func forgotten(m *inMsg, topic string, p *codec.Publish) bool {
+	return !p.Dup && p.QoS == codec.ExactlyOnce && m.qos == codec.ExactlyOnce && m.state == inReceived &&
+		m.hasSum && m.sum != fingerprint(topic, p.Payload)
+}
+
+// castagnoli is the CRC-32C table; the hash runs in hardware on amd64 and
+// arm64, at several bytes per cycle.
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// topicEnd separates the topic from the payload in a fingerprint.
+var topicEnd = [1]byte{0}
+
+// fingerprint is a checksum of a message's topic and payload, to tell a
+// resent QoS 2 message from a new one (forgotten).
+func fingerprint(topic string, payload []byte) uint32 {
+	h := crc32.Update(0, castagnoli, unsafe.Slice(unsafe.StringData(topic), len(topic)))
+	h = crc32.Update(h, castagnoli, topicEnd[:])
+	return crc32.Update(h, castagnoli, payload)
 }
 
 // route fills msg.Targets, or msg.Reply for a waiting request.
@@ -197,6 +270,9 @@ func (s *Session) Ack(now time.Time, id AckID) error {
 // ack sends the acknowledgement of an incoming message.
 func (s *Session) ack(now time.Time, m *inMsg) error {
 	if m.qos == codec.AtLeastOnce {
+		if m.conn != s.connCount {
+			s.resumeAcks = append(s.resumeAcks, m.id) // see handlePublish
+		}
 		delete(s.inbound, m.id)
 		s.acks.puback = codec.Puback{PacketID: m.id}
 		s.freeInMsg(m)
@@ -242,14 +318,23 @@ func (s *Session) handlePubrel(now time.Time, p *codec.Pubrel) error {
 	if m.state != inReceived {
 		return s.fail(now, remoteErr(codec.ReasonProtocolError, "MQTT-4.3.3-9", "PUBREL before our PUBREC"))
 	}
-	delete(s.inbound, m.id)
+	if err := s.release(now, m); err != nil {
+		return err
+	}
+	return s.send(now, &s.acks.pubcomp)
+}
+
+// release ends an incoming QoS 2 exchange: the identifier is free again.
+func (s *Session) release(now time.Time, m *inMsg) error {
+	id := m.id
+	delete(s.inbound, id)
 	s.freeInMsg(m)
 	if st := s.cfg.Store; st != nil {
-		if err := st.DeleteInbound(p.PacketID); err != nil {
+		if err := st.DeleteInbound(id); err != nil {
 			return s.storeFailed(now, err)
 		}
 	}
-	return s.send(now, &s.acks.pubcomp)
+	return nil
 }
 
 // releaseHeld delivers the held messages that now have a subscription.

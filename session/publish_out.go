@@ -87,7 +87,7 @@ func idOffset(pkt []byte) int {
 	if err != nil || len(pkt) < h.Len+2 {
 		return 0
 	}
-	return h.Len + 2 + int(pkt[h.Len])<<8 | int(pkt[h.Len+1])
+	return h.Len + 2 + (int(pkt[h.Len])<<8 | int(pkt[h.Len+1]))
 }
 
 // Publish sends an application message. The session assigns the packet
@@ -184,25 +184,61 @@ func (s *Session) sendPublish(now time.Time, p *codec.Publish) error {
 	s.pubOut = *p
 	q := &s.pubOut
 	defer func() { s.pubOut = codec.Publish{} }()
+	fresh := uint16(0) // an alias this PUBLISH sets up
 	if s.aliasOut.max != 0 && q.Topic != "" {
 		alias, known := s.aliasOut.lookup(q.Topic)
 		q.Props.TopicAlias = alias
 		if known {
 			q.Topic = ""
+		} else {
+			fresh = alias
 		}
 	}
-	return s.send(now, q)
+	err := s.send(now, q)
+	if err != nil && fresh != 0 {
+		s.aliasOut.forget(fresh) // not sent: the server never learned it
+	}
+	return err
 }
 
 // flush sends what the quota and identifiers allow: first the unacknowledged
 // messages of a resumed session in their original order, then the queue.
+//
+// The limits of the current CONNACK apply to what is sent for the first
+// time, never silently:
+//
+//   - A queued message (never sent) whose QoS is above the server's Maximum
+//     QoS [MQTT-3.2.2-11], whose retain flag the server does not support, or
+//     whose size is above its Maximum Packet Size is failed with the error
+//     Publish would have returned (*UnsupportedError, *TooLargeError) in its
+//     EventPublished; the rest of the queue goes on.
+//   - A message sent on an earlier connection and unacknowledged in a
+//     resumed session (session present) is resent at its QoS even when this
+//     CONNACK lowered the Maximum QoS: the server holds its packet
+//     identifier state and [MQTT-4.4.0-1] requires the resend.
+//   - Such a message above the new Maximum Packet Size cannot be resent
+//     [MQTT-3.2.2-15] (the server would close the connection, again at
+//     every reconnect): it fails with a *TooLargeError; see failResend.
+//   - Without session present the unacknowledged messages have already
+//     failed with ErrSessionLost (sessionLost), and the queue is checked as
+//     above.
+//
+// Every QoS 1 or 2 message thus completes or fails with a typed error in
+// exactly one EventPublished.
 func (s *Session) flush(now time.Time) {
 	if s.phase != phaseConnected {
 		return
 	}
 	waiting := false
-	for f := s.head; f != nil; f = f.next {
+	for f := s.head; f != nil; {
 		if !f.resend {
+			f = f.next
+			continue
+		}
+		if max := s.info.MaximumPacket; max != 0 && f.state == statePublished && len(f.pkt) > int(max) {
+			next := f.next
+			s.failResend(f, &TooLargeError{Size: len(f.pkt), Max: int(max)})
+			f = next
 			continue
 		}
 		if s.quota <= 0 {
@@ -219,6 +255,7 @@ func (s *Session) flush(now time.Time) {
 			s.sendRaw(now, f.pkt)
 			s.out[start] |= 0x08 // DUP [MQTT-3.3.1-1]
 		}
+		f = f.next
 	}
 	for s.qhead < len(s.queue) {
 		f := s.queue[s.qhead]
@@ -315,6 +352,23 @@ func (s *Session) finishFlight(f *flight, ev Event, store bool) {
 	}
 	s.push(ev)
 	s.recycle(f)
+}
+
+// failResend fails an unacknowledged PUBLISH of a resumed session that
+// cannot be sent again on this connection (above the server's new Maximum
+// Packet Size). The message may or may not have reached the server. A QoS 1
+// identifier is free at once: the server treats a later PUBLISH with it as a
+// new message [MQTT-4.3.2-3]. A QoS 2 identifier is not: the server may
+// hold it at "PUBREC sent" and would take a new message with it for a
+// duplicate of this one and drop it [MQTT-4.3.3-9], so it stays reserved
+// (s.stale) until a CONNACK without session present says the server forgot.
+func (s *Session) failResend(f *flight, err error) {
+	id, qos := f.id, f.qos
+	s.finishFlight(f, Event{Kind: EventPublished, Token: f.token, Err: err}, true)
+	if qos == codec.ExactlyOnce {
+		s.ids.mark(id)
+		s.stale = append(s.stale, id)
+	}
 }
 
 func ackEvent(t Token, code codec.ReasonCode, props *codec.Properties, pt codec.Type) Event {

@@ -48,12 +48,14 @@ type Session struct {
 	quota   int
 	seq     uint64
 	pool    []*flight
+	stale   []uint16 // QoS 2 identifiers the server may still hold (failResend)
 
 	inbound      map[uint16]*inMsg
 	inEpoch      uint64
 	inPool       []*inMsg
 	held         []*heldMsg
 	holding      bool      // resumed session: unrouted QoS 1/2 messages wait
+	resumeAcks   []uint16  // QoS 1 identifiers PUBACKed on this connection for messages of an earlier one
 	holdDeadline time.Time // when the held messages stop waiting
 
 	router     router
@@ -61,6 +63,7 @@ type Session struct {
 	subOps     map[uint16]*subOp
 	filterRefs map[string]int
 	unsubWait  []*subOp // unsubscriptions waiting for a connection
+	subSeq     uint64   // counts Subscribe and Unsubscribe calls (their order)
 	replies    map[string][]replyWait
 
 	aliasIn  [][]byte
@@ -524,6 +527,10 @@ func (s *Session) sessionLost(now time.Time) {
 		s.finishFlight(f, Event{Kind: EventPublished, Token: f.token, Err: ErrSessionLost}, false)
 		f = next
 	}
+	for _, id := range s.stale {
+		s.ids.free(id)
+	}
+	s.stale = s.stale[:0]
 	s.dropInbound()
 	if st := s.cfg.Store; st != nil {
 		if err := st.Reset(); err != nil {
@@ -603,12 +610,20 @@ func (s *Session) close(now time.Time, err error) {
 		return
 	}
 	s.phase = phaseIdle
+	// Pending pings and re-authentications fail with the reason of the end;
+	// a normal Disconnect (err nil) fails them with ErrClosed, so that a nil
+	// error never looks like a PINGRESP or a successful AUTH that did not come.
+	opErr := err
+	if opErr == nil {
+		opErr = ErrClosed
+	}
 	for _, p := range s.pings {
 		if p.token != 0 {
-			s.push(Event{Kind: EventPong, Token: p.token, Err: err})
+			s.push(Event{Kind: EventPong, Token: p.token, Err: opErr})
 		}
 	}
 	s.pings = s.pings[:0]
+	s.resumeAcks = s.resumeAcks[:0]
 	for _, h := range s.held {
 		if m := s.inbound[h.id]; m != nil && m.state == inHeld {
 			delete(s.inbound, h.id)
@@ -625,7 +640,7 @@ func (s *Session) close(now time.Time, err error) {
 		f.counted = false
 	}
 	if s.auth.active && !s.auth.connecting && s.auth.token != 0 {
-		s.push(Event{Kind: EventAuthenticated, Token: s.auth.token, Err: err})
+		s.push(Event{Kind: EventAuthenticated, Token: s.auth.token, Err: opErr})
 	}
 	s.auth = authState{}
 	s.aliasOut.reset(0)

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"cmp"
 	"slices"
 	"time"
 
@@ -29,7 +30,8 @@ type subGroup struct {
 	subID   uint32
 	user    []codec.UserProperty
 	state   groupState
-	restore bool // made again after a reconnect: failures are EventRestoreFailed
+	restore bool   // made again after a reconnect: failures are EventRestoreFailed
+	seq     uint64 // order of the Subscribe call among Subscribe and Unsubscribe calls
 }
 
 type opKind uint8
@@ -47,6 +49,7 @@ type subOp struct {
 	filters []string // unsubscribe: the filters sent
 	user    []codec.UserProperty
 	handle  Handle
+	seq     uint64 // unsubscribe: order of the call (see subGroup.seq)
 }
 
 // requeue puts an operation whose acknowledgement was lost with the
@@ -102,7 +105,8 @@ func (s *Session) Subscribe(now time.Time, h Handle, subs []codec.Subscription, 
 			return 0, err
 		}
 	}
-	g := &subGroup{handle: h, subID: opts.ID, user: cloneUser(opts.User)}
+	s.subSeq++
+	g := &subGroup{handle: h, subID: opts.ID, user: cloneUser(opts.User), seq: s.subSeq}
 	for _, sub := range subs {
 		sub.Filter = cloneStr(sub.Filter)
 		g.subs = append(g.subs, sub)
@@ -196,19 +200,44 @@ func (s *Session) unregister(e *entry) {
 }
 
 // restoreSubscriptions sends, after CONNACK, every SUBSCRIBE and UNSUBSCRIBE
-// that waits for a connection.
+// that waits for a connection, in the order of the calls that made them:
+// an Unsubscribe and a later Subscribe of the same filter (or the other way
+// round) must reach the server in that order, or the server ends up without
+// a subscription the session routes, or with one it does not. Operations
+// whose acknowledgement was lost with the connection wait here too, so the
+// order does not depend on which of them were in flight.
 func (s *Session) restoreSubscriptions(now time.Time) {
-	for _, g := range slices.Clone(s.groups) {
-		if g.state != groupPending {
-			continue
-		}
-		if err := s.sendGroup(now, g); err != nil {
-			s.subscribeFailed(g, err)
+	var groups []*subGroup
+	for _, g := range s.groups {
+		if g.state == groupPending {
+			groups = append(groups, g)
 		}
 	}
+	slices.SortStableFunc(groups, func(a, b *subGroup) int { return cmp.Compare(a.seq, b.seq) })
 	wait := s.unsubWait
 	s.unsubWait = nil
-	for _, op := range wait {
+	slices.SortStableFunc(wait, func(a, b *subOp) int { return cmp.Compare(a.seq, b.seq) })
+	for len(groups) > 0 || len(wait) > 0 {
+		if len(wait) == 0 || len(groups) > 0 && groups[0].seq < wait[0].seq {
+			g := groups[0]
+			groups = groups[1:]
+			if err := s.sendGroup(now, g); err != nil {
+				s.subscribeFailed(g, err)
+			}
+			continue
+		}
+		op := wait[0]
+		wait = wait[1:]
+		// A filter that is in the registry again was subscribed by a later
+		// Subscribe, whose SUBSCRIBE is acknowledged or follows: the
+		// unsubscription is superseded, and sending it now (it may be the
+		// resend of one the server already applied) would end that
+		// subscription on the server while the session routes it.
+		op.filters = slices.DeleteFunc(op.filters, func(f string) bool { return s.filterRefs[f] > 0 })
+		if len(op.filters) == 0 {
+			s.push(Event{Kind: EventUnsubscribed, Token: op.token, Handle: op.handle})
+			continue
+		}
 		if err := s.sendUnsubscribe(now, op); err != nil {
 			s.push(Event{Kind: EventUnsubscribed, Token: op.token, Handle: op.handle, Err: err})
 		}
@@ -268,6 +297,7 @@ func (s *Session) handleSuback(now time.Time, p *codec.Suback) error {
 	if len(g.entries) == 0 {
 		s.dropGroup(g)
 	}
+	s.flush(now) // a publish may wait for the identifier freed here
 	return nil
 }
 
@@ -290,7 +320,6 @@ func (s *Session) Unsubscribe(now time.Time, h Handle, filters []string, user []
 	}
 	var send []string
 	for _, f := range filters {
-		removed := false
 		for _, g := range slices.Clone(s.groups) {
 			if g.handle != h {
 				continue
@@ -300,7 +329,6 @@ func (s *Session) Unsubscribe(now time.Time, h Handle, filters []string, user []
 					s.unregister(g.entries[j])
 					g.entries = slices.Delete(g.entries, j, j+1)
 					g.subs = slices.Delete(g.subs, j, j+1)
-					removed = true
 					j--
 				}
 			}
@@ -313,7 +341,13 @@ func (s *Session) Unsubscribe(now time.Time, h Handle, filters []string, user []
 				s.dropGroup(g)
 			}
 		}
-		if s.filterRefs[f] == 0 || !removed {
+		// The server has one subscription per filter for the whole session
+		// [MQTT-3.8.4-3]: it is unsubscribed only when no handle still uses
+		// the filter. A filter this handle never had is unsubscribed too
+		// (the server may hold it from an earlier run), unless another
+		// handle uses it: that would end its subscription on the server
+		// while the session still routes it.
+		if s.filterRefs[f] == 0 {
 			if !slices.Contains(send, f) {
 				send = append(send, cloneStr(f))
 			}
@@ -324,7 +358,8 @@ func (s *Session) Unsubscribe(now time.Time, h Handle, filters []string, user []
 		s.push(Event{Kind: EventUnsubscribed, Token: t, Handle: h})
 		return t, nil
 	}
-	op := &subOp{kind: opUnsubscribe, token: t, filters: send, user: cloneUser(user), handle: h}
+	s.subSeq++
+	op := &subOp{kind: opUnsubscribe, token: t, filters: send, user: cloneUser(user), handle: h, seq: s.subSeq}
 	if s.phase != phaseConnected {
 		s.unsubWait = append(s.unsubWait, op)
 		return t, nil
@@ -371,5 +406,6 @@ func (s *Session) handleUnsuback(now time.Time, p *codec.Unsuback) error {
 		}
 	}
 	s.push(Event{Kind: EventUnsubscribed, Token: op.token, Handle: op.handle, Codes: p.ReasonCodes, Err: first, Props: &p.Props})
+	s.flush(now) // a publish may wait for the identifier freed here
 	return nil
 }
