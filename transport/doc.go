@@ -1,0 +1,26 @@
+// Package transport opens the byte streams MQTT runs over: TCP, TLS,
+// WebSocket (plain and TLS), Unix domain sockets, and an in-memory Pipe.
+//
+// It sits beside the codec at the bottom of zmqtt-go and imports nothing of
+// the SDK: what it returns is a plain net.Conn, so it can be used with any
+// MQTT code, and the client can be given any net.Conn instead.
+//
+// Dial turns a URL into a connection (the schemes are listed on Dial). The
+// context bounds the dial and the handshakes; Close is bounded too, so a
+// peer that stopped reading cannot hold it. Every error of a dial, a
+// handshake or a method of a returned conn is a *ConnError, which matches
+// ErrConnectionLost with errors.Is and unwraps to the cause (io.EOF, a
+// certificate error, os.ErrDeadlineExceeded, a context error).
+//
+// TLS verification is always on unless the caller's tls.Config turns it off;
+// the server name is taken from the URL's host. A wrong host name, an
+// unknown authority and an expired certificate fail the "tls handshake" step
+// with the crypto/x509 error that says which.
+//
+// WebSocket uses github.com/coder/websocket with the subprotocol "mqtt" and
+// binary messages; MQTT packets may span messages and a message may hold
+// several packets, as the MQTT 5.0 specification (section 6) allows.
+//
+// The package starts goroutines only inside the WebSocket library, and none
+// of them outlives Close.
+package transport
