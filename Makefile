@@ -41,6 +41,17 @@ bench:
 		echo $$? > out/bench.rc; } | tee out/bench.txt; exit $$(cat out/bench.rc)
 	cd bench && $(BENCHSTAT) -col /impl out/bench.txt | tee out/benchstat.txt
 
-## demo: the zmqtt demo against a private broker.
+## demo: build and run `zmqtt demo` against a private Mosquitto it starts
+## (installs the Debian package mosquitto first when it is missing).
 demo:
-	@echo "not yet: the demo arrives with the client (issue 6)"
+	@if ! command -v mosquitto >/dev/null && [ ! -x /usr/sbin/mosquitto ]; then \
+		if command -v apt-get >/dev/null; then \
+			echo "make demo: installing mosquitto (apt-get install -y mosquitto)"; \
+			if [ "$$(id -u)" = 0 ]; then S=""; else S="sudo"; fi; \
+			$$S apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$S apt-get install -y -qq mosquitto; \
+		else \
+			echo "make demo: install mosquitto first (e.g. brew install mosquitto)"; exit 1; \
+		fi; \
+	fi
+	$(GO) build -o bin/zmqtt ./cmd/zmqtt
+	PATH="$$PATH:/usr/sbin" ./bin/zmqtt demo

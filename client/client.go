@@ -1,0 +1,219 @@
+package client
+
+import (
+	"context"
+	"time"
+
+	"github.com/zmqtt/zmqtt-go/codec"
+	"github.com/zmqtt/zmqtt-go/session"
+)
+
+// Client is an MQTT 3.1.1 client. Create it with New; it is safe for
+// concurrent use. MQTT 5.0 operations do not exist on it: use Client5.
+type Client struct{ c *core }
+
+// Client5 is an MQTT 5.0 client. Create it with New5; it is safe for
+// concurrent use.
+type Client5 struct{ c *core }
+
+// ConnInfo is what the server's CONNACK said about the connection.
+type ConnInfo = session.ConnInfo
+
+// New returns an MQTT 3.1.1 client for cfg; it does not connect yet. It
+// returns an error matching session.ErrInvalidConfig for a bad
+// configuration (no URL, a password without a user name [MQTT-3.1.2-22],
+// an empty client identifier on a persistent session [MQTT-3.1.3-7], ...).
+func New(cfg Config) (*Client, error) {
+	sc := cfg.sessionConfig(codec.V311)
+	c, err := newCore(codec.V311, cfg, sc, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{c: c}, nil
+}
+
+// New5 returns an MQTT 5.0 client for cfg; it does not connect yet. Errors
+// as New.
+func New5(cfg Config5) (*Client5, error) {
+	c, err := newCore(codec.V5, cfg.Config, cfg.sessionConfig(), nil)
+	if err != nil {
+		return nil, err
+	}
+	return &Client5{c: c}, nil
+}
+
+// NewWithStateFunc is New with a function called, in order and on a
+// goroutine of the client's, at every change of connection state. It must
+// return promptly; the client closes only after it has returned.
+func NewWithStateFunc(cfg Config, f func(StateChange)) (*Client, error) {
+	c, err := newCore(codec.V311, cfg, cfg.sessionConfig(codec.V311), f)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{c: c}, nil
+}
+
+// New5WithStateFunc is New5 with a state function (see NewWithStateFunc).
+func New5WithStateFunc(cfg Config5, f func(StateChange)) (*Client5, error) {
+	c, err := newCore(codec.V5, cfg.Config, cfg.sessionConfig(), f)
+	if err != nil {
+		return nil, err
+	}
+	return &Client5{c: c}, nil
+}
+
+// Connect dials the broker and waits for the CONNACK, retrying as the
+// reconnect policy allows. From then on the client reconnects by itself
+// after a connection loss. If ctx ends first, the client is closed and
+// ctx's error returned. Errors: a *ReasonError for a refused CONNACK that is
+// not worth retrying (bad credentials, ...), the last attempt's error
+// wrapped with ErrClosed when the policy gives up, ErrClosed.
+func (c *Client) Connect(ctx context.Context) error { return c.c.connect(ctx) }
+
+// Connect is Client.Connect for MQTT 5.0.
+func (c *Client5) Connect(ctx context.Context) error { return c.c.connect(ctx) }
+
+// Disconnect sends DISCONNECT, closes the connection and the client: every
+// waiting call and Subscription then returns ErrClosed. It waits for the
+// client's goroutines until ctx is done, and never hangs on a dead peer.
+// Calling it again returns nil.
+func (c *Client) Disconnect(ctx context.Context) error { return c.c.close(ctx, nil, nil) }
+
+// Disconnect is Client.Disconnect for MQTT 5.0, with an optional reason
+// code (such as codec.ReasonDisconnectWithWill, which asks the broker to
+// publish the will) and DISCONNECT properties (Session Expiry Interval,
+// Reason String, User Property).
+func (c *Client5) Disconnect(ctx context.Context, reason codec.ReasonCode, props *codec.Properties) error {
+	d := &codec.Disconnect{ReasonCode: reason}
+	if props != nil {
+		d.Props = *props
+	}
+	return c.c.close(ctx, nil, d)
+}
+
+// Publish sends a message to topic. Options: a QoS (default AtMostOnce) and
+// Retain. QoS 0 returns once the packet is handed to the connection; QoS 1
+// returns on PUBACK, QoS 2 on PUBCOMP. While the client is reconnecting,
+// Publish waits for the connection or ctx. When ctx ends, a message not yet
+// sent is withdrawn; one already sent stays in flight and completes
+// quietly. Errors: ErrInvalidTopic, ErrQueueFull, ErrUnsupported (QoS or
+// retain the server refused), codec.ErrPacketTooLarge, ErrSessionLost, a
+// *ReasonError, ErrClosed, ctx's error.
+func (c *Client) Publish(ctx context.Context, topic string, payload []byte, opts ...PublishOption) error {
+	var r pubReq
+	for _, o := range opts {
+		o.applyPub(&r)
+	}
+	_, err := c.c.publish(ctx, topic, payload, &r)
+	return err
+}
+
+// PubAck is the server's acknowledgement of an MQTT 5.0 QoS 1/2 publish:
+// its reason code (0x10 says no subscriber matched) and properties.
+type PubAck struct {
+	Code  codec.ReasonCode
+	Props codec.Properties
+}
+
+// Publish sends a message to topic, with MQTT 5.0 properties among the
+// options. It returns the PUBACK's or PUBCOMP's reason code and properties
+// for QoS 1/2. Errors as Client.Publish; a negative acknowledgement is a
+// *ReasonError.
+func (c *Client5) Publish(ctx context.Context, topic string, payload []byte, opts ...PublishOption5) (PubAck, error) {
+	var r pubReq
+	for _, o := range opts {
+		o.applyPub5(&r)
+	}
+	res, err := c.c.publish(ctx, topic, payload, &r)
+	return PubAck{Code: res.code, Props: res.props}, err
+}
+
+// Subscribe subscribes to one or more topic filters with one SUBSCRIBE and
+// returns the Subscription once the SUBACK granted them all. Options: a QoS
+// (the maximum), ManualAck, QueueSize. Messages published to matching
+// topics arrive in the Subscription's queue. Errors: ErrInvalidTopic, a
+// *ReasonError for a refused filter (the subscription is then undone),
+// ErrUnsupported, ErrClosed, ctx's error.
+func (c *Client) Subscribe(ctx context.Context, filters []string, opts ...SubscribeOption) (*Subscription, error) {
+	var r subReq
+	for _, o := range opts {
+		o.applySub(&r)
+	}
+	return c.c.subscribe(ctx, filters, &r)
+}
+
+// Subscribe is Client.Subscribe for MQTT 5.0, with the 5.0 subscription
+// options: NoLocal, RetainAsPublished, RetainHandling, SubscriptionID and
+// UserProperty.
+func (c *Client5) Subscribe(ctx context.Context, filters []string, opts ...SubscribeOption5) (*Subscription, error) {
+	var r subReq
+	for _, o := range opts {
+		o.applySub5(&r)
+	}
+	return c.c.subscribe(ctx, filters, &r)
+}
+
+// Ping sends a PINGREQ and returns the round-trip time until the PINGRESP.
+// Errors: ErrNotConnected, ErrConnectionLost, ErrClosed, ctx's error.
+func (c *Client) Ping(ctx context.Context) (time.Duration, error) { return c.c.ping(ctx) }
+
+// Ping is Client.Ping for MQTT 5.0.
+func (c *Client5) Ping(ctx context.Context) (time.Duration, error) { return c.c.ping(ctx) }
+
+// Info returns what the current connection's CONNACK said (session present,
+// assigned client identifier, server limits), or ErrNotConnected.
+func (c *Client) Info() (ConnInfo, error) { return c.c.connInfo() }
+
+// Info is Client.Info for MQTT 5.0.
+func (c *Client5) Info() (ConnInfo, error) { return c.c.connInfo() }
+
+// State returns the connection state.
+func (c *Client) State() State { return State(c.c.state.Load()) }
+
+// State returns the connection state.
+func (c *Client5) State() State { return State(c.c.state.Load()) }
+
+// Done returns a channel closed when the client has closed: after
+// Disconnect, or when reconnecting gave up (Err then says why).
+func (c *Client) Done() <-chan struct{} { return c.c.exited }
+
+// Done returns a channel closed when the client has closed.
+func (c *Client5) Done() <-chan struct{} { return c.c.exited }
+
+// Err returns why the client closed: ErrClosed after Disconnect, or an
+// error wrapping the last failure when reconnecting gave up; nil while the
+// client is open.
+func (c *Client) Err() error { return c.c.err() }
+
+// Err returns why the client closed; nil while it is open.
+func (c *Client5) Err() error { return c.c.err() }
+
+// Unrouted returns how many incoming messages matched no subscription.
+func (c *Client) Unrouted() uint64 { return c.c.unrouted.Load() }
+
+// Unrouted returns how many incoming messages matched no subscription.
+func (c *Client5) Unrouted() uint64 { return c.c.unrouted.Load() }
+
+// Reauthenticate runs an MQTT 5.0 re-authentication with the configured
+// Authenticator and waits for its end. Errors: ErrUnsupported without an
+// Authenticator, ErrNotConnected, ErrAuth, ErrClosed, ctx's error.
+func (c *Client5) Reauthenticate(ctx context.Context) error { return c.c.reauthenticate(ctx) }
+
+// ExpectReply registers a request/response waiter: the next message on
+// topic whose Correlation Data equals corr goes to the returned channel,
+// and to no subscription (a Subscription must still cover topic for the
+// broker to send it). Call cancel when the reply is no longer wanted. The
+// channel is closed if the client closes first. The reqresp package builds
+// on it.
+func (c *Client5) ExpectReply(ctx context.Context, topic string, corr []byte) (reply <-chan Message, cancel func(), err error) {
+	return c.c.expectReply(ctx, topic, corr)
+}
+
+func (c *core) err() error {
+	select {
+	case <-c.exited:
+		return c.terminal()
+	default:
+		return nil
+	}
+}

@@ -1,0 +1,557 @@
+package client
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/zmqtt/zmqtt-go/codec"
+	"github.com/zmqtt/zmqtt-go/session"
+)
+
+// core is the machinery both client types share. Its goroutines:
+//
+//   - loop (one per client): owns the session and every field marked
+//     "loop" below. After every input it writes the session's bytes and
+//     drains all its events before taking the next input. It exits when the
+//     client is closed (Disconnect, or reconnection gave up), after the
+//     connection's goroutines have exited.
+//   - reader (one per connection): reads chunks of bytes from the net.Conn
+//     and hands them to the loop; it never blocks on the application. It
+//     exits when the connection is closed or reading fails.
+//   - writer (one per connection): writes the byte batches the loop hands
+//     it (several packets per write). It exits when the connection closes.
+//   - dialer (one per attempt): opens the transport and reports the result.
+//     It exits when dialing ends; its context is canceled at close.
+//   - notifier (one per client): runs the user's callbacks (OnUnrouted,
+//     OnStateChange) in order, outside any lock. It exits at close.
+//
+// User calls hand a function to the loop and wait for its result with their
+// context; every waiter is resolved exactly once.
+type core struct {
+	v      codec.Version
+	cfg    Config
+	dial   func(ctx context.Context) (net.Conn, error)
+	log    *slog.Logger
+	logURL string // cfg.URL without user information
+	retry  ReconnectPolicy
+
+	cmds   chan func()   // user calls for the loop
+	wake   chan struct{} // acks are waiting (cap 1)
+	exited chan struct{} // closed when the loop has returned
+
+	ackMu sync.Mutex
+	acks  []ackKey
+
+	info     atomic.Pointer[session.ConnInfo]
+	state    atomic.Int32
+	closeErr atomic.Pointer[error]
+	unrouted atomic.Uint64
+
+	notes notifier
+
+	// loop
+	s          *session.Session
+	conn       *connState
+	gen        uint64
+	dialing    bool
+	dialCancel context.CancelFunc
+	dialCh     chan dialResult
+	retryTimer *time.Timer
+	attempts   int
+	closing    bool
+	closeWait  []chan error
+	connWait   []chan error
+	waiters    map[session.Token]chan result
+	subs       map[session.Handle]*Subscription
+	nextHandle session.Handle
+	ackRefs    map[session.AckID]int
+	ackKeys    map[ackKey]bool
+	out, spare []byte
+	rng        *rand.Rand
+	replies    map[session.Token]chan Message
+}
+
+// result is what a waiter receives.
+type result struct {
+	err   error
+	code  codec.ReasonCode
+	codes []codec.ReasonCode
+	props codec.Properties
+	rtt   time.Duration
+}
+
+type dialResult struct {
+	gen  uint64
+	conn net.Conn
+	err  error
+}
+
+// State is the connection state of a client.
+type State int32
+
+// The states.
+const (
+	StateIdle         State = iota // created, Connect not called yet
+	StateConnecting                // dialing, or waiting for CONNACK
+	StateConnected                 // CONNACK accepted
+	StateReconnecting              // the connection was lost; waiting to retry
+	StateClosed                    // Disconnect, or reconnecting gave up
+)
+
+var stateNames = [...]string{"idle", "connecting", "connected", "reconnecting", "closed"}
+
+// String returns the state's name.
+func (s State) String() string {
+	if int(s) < len(stateNames) {
+		return stateNames[s]
+	}
+	return "state?"
+}
+
+// StateChange reports a change of connection state: the new state and, for
+// a lost or failed connection, why.
+type StateChange struct {
+	State State
+	Err   error
+}
+
+func newCore(v codec.Version, cfg Config, sc session.Config, onState func(StateChange)) (*core, error) {
+	if cfg.URL == "" && cfg.Dial == nil {
+		return nil, &session.ConfigError{Field: "URL", Msg: "a broker URL or a Dial function is required"}
+	}
+	s, err := session.New(sc)
+	if err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	c := &core{
+		v:       v,
+		cfg:     cfg,
+		dial:    cfg.dialer(),
+		logURL:  redactedURL(cfg.URL),
+		log:     log.With("client", sc.ClientID),
+		retry:   cfg.Reconnect,
+		cmds:    make(chan func()),
+		wake:    make(chan struct{}, 1),
+		exited:  make(chan struct{}),
+		s:       s,
+		dialCh:  make(chan dialResult),
+		waiters: make(map[session.Token]chan result),
+		subs:    make(map[session.Handle]*Subscription),
+		ackRefs: make(map[session.AckID]int),
+		ackKeys: make(map[ackKey]bool),
+		rng:     rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x9e3779b97f4a7c15)),
+		replies: make(map[session.Token]chan Message),
+	}
+	c.retry.normalize()
+	c.notes.start(onState, cfg.OnUnrouted)
+	go c.loop()
+	return c, nil
+}
+
+// call runs fn on the loop and returns ErrClosed (or the terminal error) if
+// the client is closed. fn must not block.
+func (c *core) call(ctx context.Context, fn func()) error {
+	select {
+	case c.cmds <- fn:
+		return nil
+	case <-c.exited:
+		return c.terminal()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// terminal returns the error that closed the client.
+func (c *core) terminal() error {
+	if p := c.closeErr.Load(); p != nil {
+		return *p
+	}
+	return ErrClosed
+}
+
+// await waits for a waiter's result; on cancellation it runs cancel on the
+// loop (for example to withdraw a queued publish).
+func (c *core) await(ctx context.Context, ch chan result, cancel func()) (result, error) {
+	select {
+	case r := <-ch:
+		return r, r.err
+	case <-ctx.Done():
+		if cancel != nil {
+			select {
+			case c.cmds <- cancel:
+			case <-c.exited:
+			}
+		}
+		return result{}, ctx.Err()
+	}
+}
+
+// postAck queues an acknowledgement for the loop; callers never block.
+func (c *core) postAck(k ackKey) error {
+	select {
+	case <-c.exited:
+		return c.terminal()
+	default:
+	}
+	c.ackMu.Lock()
+	c.acks = append(c.acks, k)
+	c.ackMu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+func (c *core) setState(st State, err error) {
+	if State(c.state.Swap(int32(st))) == st && err == nil {
+		return
+	}
+	c.notes.state(StateChange{State: st, Err: err})
+}
+
+// loop is the client's owner goroutine; see the type's comment.
+func (c *core) loop() {
+	defer close(c.exited)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		c.flush()
+		c.drain()
+		if c.shouldExit() {
+			c.shutdown()
+			return
+		}
+		var tc <-chan time.Time
+		if d := c.s.Deadline(); !d.IsZero() {
+			timer.Reset(time.Until(d))
+			tc = timer.C
+		}
+		var retry <-chan time.Time
+		if c.retryTimer != nil {
+			retry = c.retryTimer.C
+		}
+		var readCh <-chan chunk
+		var writeDone <-chan error
+		if cs := c.conn; cs != nil {
+			readCh, writeDone = cs.readCh, cs.writeDone
+		}
+		select {
+		case fn := <-c.cmds:
+			fn()
+		case ch := <-readCh:
+			c.onRead(ch)
+		case err := <-writeDone:
+			c.onWritten(err)
+		case <-c.wake:
+			c.applyAcks()
+		case <-tc:
+			c.s.HandleTimeout(time.Now())
+		case <-retry:
+			c.retryTimer = nil
+			c.startDial()
+		case d := <-c.dialCh:
+			c.onDialed(d)
+		}
+		if tc != nil && !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+	}
+}
+
+// shouldExit reports whether the loop is done: closing, with no connection,
+// no dial in progress and nothing left to write.
+func (c *core) shouldExit() bool {
+	return c.closing && c.conn == nil && !c.dialing
+}
+
+// startConnect begins connecting (the first attempt of Connect).
+func (c *core) startConnect() {
+	if c.conn != nil || c.dialing || c.retryTimer != nil || c.closing {
+		return
+	}
+	c.attempts = 0
+	c.startDial()
+}
+
+func (c *core) startDial() {
+	c.gen++
+	gen := c.gen
+	c.dialing = true
+	c.setState(StateConnecting, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	c.dialCancel = cancel
+	go func() {
+		conn, err := c.dial(ctx)
+		c.dialCh <- dialResult{gen: gen, conn: conn, err: err}
+	}()
+}
+
+func (c *core) onDialed(d dialResult) {
+	c.dialing = false
+	if c.dialCancel != nil {
+		c.dialCancel()
+		c.dialCancel = nil
+	}
+	if d.err != nil || c.closing {
+		if d.conn != nil {
+			d.conn.Close()
+		}
+		if c.closing {
+			return
+		}
+		c.log.Warn("dial failed", "url", c.logURL, "err", d.err)
+		c.failed(d.err)
+		return
+	}
+	c.conn = newConnState(d.conn, c.gen)
+	if err := c.s.Connect(time.Now()); err != nil {
+		c.teardown()
+		c.failed(err)
+		return
+	}
+	c.log.Debug("transport connected", "url", c.logURL)
+}
+
+// failed handles an attempt that failed or a connection that ended: it
+// schedules the next attempt, or gives up.
+func (c *core) failed(err error) {
+	c.attempts++
+	if c.closing {
+		return
+	}
+	if !retryable(err) || c.retry.MaxAttempts > 0 && c.attempts >= c.retry.MaxAttempts {
+		c.log.Error("giving up connecting", "attempts", c.attempts, "err", err)
+		c.giveUp(err)
+		return
+	}
+	d := c.retry.delay(c.attempts, c.rng.Float64())
+	c.log.Info("reconnecting", "in", d, "attempt", c.attempts+1, "err", err)
+	c.setState(StateReconnecting, err)
+	c.retryTimer = time.NewTimer(d)
+}
+
+// retryable decides whether connecting again may help.
+func retryable(err error) bool {
+	var re *ReasonError
+	if errors.As(err, &re) {
+		return re.Retryable()
+	}
+	if errors.Is(err, ErrAuth) {
+		return false
+	}
+	var pe *ProtocolError
+	if errors.As(err, &pe) && pe.Remote && (pe.Reason == codec.ReasonReceiveMaximumExceeded || pe.Reason == codec.ReasonPacketTooLarge) {
+		return false // the server broke our limits: it would do so again (seed rule 16)
+	}
+	var ua x509.UnknownAuthorityError
+	var he x509.HostnameError
+	var ci x509.CertificateInvalidError
+	if errors.As(err, &ua) || errors.As(err, &he) || errors.As(err, &ci) {
+		return false
+	}
+	return true
+}
+
+// giveUp closes the client with a terminal error.
+func (c *core) giveUp(err error) {
+	if err == nil {
+		err = ErrClosed
+	}
+	terr := &closedError{cause: err}
+	var e error = terr
+	c.closeErr.CompareAndSwap(nil, &e)
+	c.closing = true
+	for _, w := range c.connWait {
+		w <- terr
+	}
+	c.connWait = nil
+}
+
+// closedError is the terminal error of a client that gave up: it matches
+// ErrClosed and the cause.
+type closedError struct{ cause error }
+
+func (e *closedError) Error() string   { return "zmqtt: client closed: " + e.cause.Error() }
+func (e *closedError) Unwrap() []error { return []error{ErrClosed, e.cause} }
+
+// shutdown resolves every waiter and ends every subscription; the loop then
+// returns.
+func (c *core) shutdown() {
+	if c.retryTimer != nil {
+		c.retryTimer.Stop()
+		c.retryTimer = nil
+	}
+	err := c.terminal()
+	for t, w := range c.waiters {
+		w <- result{err: err}
+		delete(c.waiters, t)
+	}
+	for t, w := range c.replies {
+		close(w)
+		delete(c.replies, t)
+	}
+	for h, sub := range c.subs {
+		sub.end(err)
+		delete(c.subs, h)
+	}
+	for _, w := range c.connWait {
+		w <- err
+	}
+	c.connWait = nil
+	c.setState(StateClosed, err)
+	for _, w := range c.closeWait {
+		w <- nil
+	}
+	c.closeWait = nil
+	c.notes.stop()
+}
+
+// drain handles every event the session has produced.
+func (c *core) drain() {
+	for {
+		ev, ok := c.s.NextEvent()
+		if !ok {
+			return
+		}
+		switch ev.Kind {
+		case session.EventConnected:
+			info := *ev.Info
+			c.info.Store(&info)
+			c.attempts = 0
+			c.setState(StateConnected, nil)
+			c.log.Info("connected", "url", c.logURL, "session_present", info.SessionPresent, "connection", info.ConnectionNumber)
+			for _, w := range c.connWait {
+				w <- nil
+			}
+			c.connWait = nil
+		case session.EventMessage:
+			c.dispatch(ev.Message)
+		case session.EventUnrouted:
+			n := c.unrouted.Add(1)
+			c.log.Debug("message without subscriber", "topic", ev.Message.Topic, "unrouted_total", n)
+			if c.cfg.OnUnrouted != nil {
+				c.notes.unrouted(copyMessage(ev.Message))
+			}
+		case session.EventPublished, session.EventSubscribed, session.EventUnsubscribed,
+			session.EventPong, session.EventAuthenticated:
+			if w, ok := c.waiters[ev.Token]; ok {
+				delete(c.waiters, ev.Token)
+				r := result{err: ev.Err, code: ev.Code, rtt: ev.RTT}
+				if len(ev.Codes) > 0 {
+					r.codes = append([]codec.ReasonCode(nil), ev.Codes...)
+				}
+				if ev.Props != nil {
+					r.props = ev.Props.Clone()
+				}
+				w <- r
+			}
+		case session.EventRestoreFailed:
+			if sub := c.subs[ev.Handle]; sub != nil {
+				c.log.Warn("subscription lost on reconnect", "filters", sub.filters, "err", ev.Err)
+				c.settle(sub.end(ev.Err))
+				delete(c.subs, ev.Handle)
+			}
+		case session.EventClosed:
+			c.onClosed(ev.Err)
+		}
+	}
+}
+
+// dispatch copies an incoming message into its subscriptions' queues, or
+// to the request waiting for it.
+func (c *core) dispatch(sm *session.Message) {
+	m := copyMessage(sm)
+	m.c = c
+	if sm.Reply != 0 {
+		if w, ok := c.replies[sm.Reply]; ok {
+			delete(c.replies, sm.Reply)
+			w <- m // buffered: the waiter never blocks the loop
+		}
+		if sm.Ack != 0 {
+			c.s.Ack(time.Now(), sm.Ack)
+		}
+		return
+	}
+	if sm.Ack != 0 {
+		c.ackRefs[sm.Ack] = len(sm.Targets)
+	}
+	for _, h := range sm.Targets {
+		sub := c.subs[h]
+		k := ackKey{id: sm.Ack, h: h}
+		mm := m
+		if sm.Ack != 0 {
+			mm.key = k
+			c.ackKeys[k] = true
+		}
+		if sub == nil {
+			c.ack(k)
+			continue
+		}
+		if sub.push(mm) && (!sub.manual || mm.QoS == AtMostOnce) {
+			c.ack(k)
+		}
+	}
+}
+
+// ack settles one delivery of a message; the session acknowledges the
+// message when every subscription it went to has settled it.
+func (c *core) ack(k ackKey) {
+	if k.id == 0 || !c.ackKeys[k] {
+		return
+	}
+	delete(c.ackKeys, k)
+	c.ackRefs[k.id]--
+	if c.ackRefs[k.id] <= 0 {
+		delete(c.ackRefs, k.id)
+		c.s.Ack(time.Now(), k.id)
+	}
+}
+
+func (c *core) settle(keys []ackKey) {
+	for _, k := range keys {
+		c.ack(k)
+	}
+}
+
+func (c *core) applyAcks() {
+	c.ackMu.Lock()
+	acks := c.acks
+	c.acks = nil
+	c.ackMu.Unlock()
+	for _, k := range acks {
+		c.ack(k)
+	}
+}
+
+// onClosed handles the end of a connection reported by the session.
+func (c *core) onClosed(err error) {
+	if c.conn == nil {
+		return
+	}
+	c.info.Store(nil)
+	c.flushFinal()
+	c.teardown()
+	if err == nil { // a normal Disconnect
+		return
+	}
+	c.log.Warn("connection ended", "err", err)
+	if c.closing {
+		return
+	}
+	c.failed(err)
+}

@@ -1,0 +1,274 @@
+package client
+
+import (
+	"context"
+	"time"
+
+	"github.com/zmqtt/zmqtt-go/codec"
+	"github.com/zmqtt/zmqtt-go/session"
+)
+
+// connect starts connecting (once) and waits for the first CONNACK. When
+// ctx ends first, the client is closed: a caller that gives up on Connect
+// does not leave it retrying in the background.
+func (c *core) connect(ctx context.Context) error {
+	w := make(chan error, 1)
+	err := c.call(ctx, func() {
+		if c.s.Connected() {
+			w <- nil
+			return
+		}
+		c.connWait = append(c.connWait, w)
+		c.startConnect()
+	})
+	if err != nil {
+		return err
+	}
+	select {
+	case err := <-w:
+		return err
+	case <-ctx.Done():
+		c.close(context.Background(), ctx.Err(), nil)
+		return ctx.Err()
+	}
+}
+
+// close ends the client: a DISCONNECT when connected (reason and
+// properties on 5.0), then every waiter and subscription gets ErrClosed,
+// and the goroutines exit. It waits for that until ctx is done.
+func (c *core) close(ctx context.Context, cause error, d *codec.Disconnect) error {
+	w := make(chan error, 1)
+	err := c.call(ctx, func() {
+		if cause != nil {
+			e := error(&closedError{cause: cause})
+			c.closeErr.CompareAndSwap(nil, &e)
+		}
+		c.closing = true
+		c.closeWait = append(c.closeWait, w)
+		if c.dialCancel != nil {
+			c.dialCancel()
+		}
+		if c.s.Connected() {
+			reason, props := codec.ReasonNormalDisconnection, (*codec.Properties)(nil)
+			if d != nil {
+				reason, props = d.ReasonCode, &d.Props
+			}
+			if err := c.s.Disconnect(time.Now(), reason, props); err != nil {
+				c.s.Disconnect(time.Now(), 0, nil)
+			}
+		} else if c.conn != nil {
+			c.teardown()
+		}
+	})
+	if err != nil {
+		<-c.exited
+		c.notes.wait()
+		return nil // already closed
+	}
+	select {
+	case <-w:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	<-c.exited
+	c.notes.wait()
+	return nil
+}
+
+// run executes fn on the loop and waits until it has run. It returns the
+// terminal error if the client is closed and ctx's error if ctx ends before
+// the loop took fn.
+func (c *core) run(ctx context.Context, fn func()) error {
+	done := make(chan struct{})
+	if err := c.call(ctx, func() {
+		defer close(done)
+		fn()
+	}); err != nil {
+		return err
+	}
+	select {
+	case <-done:
+		return nil
+	case <-c.exited:
+		return c.terminal()
+	}
+}
+
+// publish hands a message to the session and waits for its completion.
+func (c *core) publish(ctx context.Context, topic string, payload []byte, r *pubReq) (result, error) {
+	r.p.Topic, r.p.Payload = topic, payload
+	if err := codec.ValidateTopicName(topic); err != nil {
+		return result{}, err
+	}
+	w := make(chan result, 1)
+	var tok session.Token
+	var perr error
+	if err := c.run(ctx, func() {
+		tok, perr = c.s.Publish(time.Now(), &r.p)
+		if perr == nil && tok != 0 {
+			c.waiters[tok] = w
+		}
+	}); err != nil {
+		return result{}, err
+	}
+	if perr != nil {
+		return result{}, perr
+	}
+	if tok == 0 {
+		return result{}, nil // QoS 0, written
+	}
+	return c.await(ctx, w, func() {
+		if c.s.Cancel(tok) {
+			delete(c.waiters, tok)
+		}
+	})
+}
+
+// subscribe registers a subscription and waits for its SUBACK. When any
+// filter is refused the whole subscription is undone (seed rule 39) and the
+// error names the first refused filter.
+func (c *core) subscribe(ctx context.Context, filters []string, r *subReq) (*Subscription, error) {
+	if len(filters) == 0 {
+		return nil, &ProtocolError{Reason: codec.ReasonProtocolError, Rule: "MQTT-3.8.3-2", Msg: "subscribe needs at least one topic filter"}
+	}
+	subs := make([]codec.Subscription, len(filters))
+	for i, f := range filters {
+		if err := codec.ValidateTopicFilter(f); err != nil {
+			return nil, err
+		}
+		subs[i] = codec.Subscription{Filter: f, QoS: r.qos, NoLocal: r.noLocal, RetainAsPublished: r.rap, RetainHandling: r.rh}
+	}
+	w := make(chan result, 1)
+	var sub *Subscription
+	var serr error
+	if err := c.run(ctx, func() {
+		c.nextHandle++
+		h := c.nextHandle
+		sub = newSubscription(c, h, append([]string(nil), filters...), r)
+		c.subs[h] = sub
+		tok, err := c.s.Subscribe(time.Now(), h, subs, session.SubscribeOptions{ID: r.id, User: r.user})
+		if err != nil {
+			delete(c.subs, h)
+			serr = err
+			return
+		}
+		c.waiters[tok] = w
+	}); err != nil {
+		return nil, err
+	}
+	if serr != nil {
+		return nil, serr
+	}
+	res, err := c.await(ctx, w, nil)
+	if err != nil {
+		// Refused, or the caller gave up: take the subscription back.
+		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		c.unsubscribe(cctx, sub)
+		cancel()
+		return nil, err
+	}
+	sub.codes = res.codes
+	return sub, nil
+}
+
+// unsubscribe removes a subscription and waits for the UNSUBACK.
+func (c *core) unsubscribe(ctx context.Context, sub *Subscription) (UnsubscribeResult, error) {
+	w := make(chan result, 1)
+	var uerr error
+	already := false
+	if err := c.run(ctx, func() {
+		if _, ok := c.subs[sub.handle]; !ok {
+			already = true
+			return
+		}
+		delete(c.subs, sub.handle)
+		c.settle(sub.end(ErrSubscriptionClosed))
+		tok, err := c.s.Unsubscribe(time.Now(), sub.handle, sub.filters, nil)
+		if err != nil {
+			uerr = err
+			return
+		}
+		c.waiters[tok] = w
+	}); err != nil {
+		return UnsubscribeResult{}, err
+	}
+	if already || uerr != nil {
+		return UnsubscribeResult{Filters: sub.Filters()}, uerr
+	}
+	res, err := c.await(ctx, w, nil)
+	return UnsubscribeResult{Filters: sub.Filters(), Codes: res.codes, Props: res.props}, err
+}
+
+// ping sends a PINGREQ and returns the round-trip time.
+func (c *core) ping(ctx context.Context) (time.Duration, error) {
+	w := make(chan result, 1)
+	var perr error
+	if err := c.run(ctx, func() {
+		tok, err := c.s.Ping(time.Now())
+		if err != nil {
+			perr = err
+			return
+		}
+		c.waiters[tok] = w
+	}); err != nil {
+		return 0, err
+	}
+	if perr != nil {
+		return 0, perr
+	}
+	r, err := c.await(ctx, w, nil)
+	return r.rtt, err
+}
+
+// reauthenticate runs an MQTT 5.0 re-authentication.
+func (c *core) reauthenticate(ctx context.Context) error {
+	w := make(chan result, 1)
+	var aerr error
+	if err := c.run(ctx, func() {
+		tok, err := c.s.Reauthenticate(time.Now())
+		if err != nil {
+			aerr = err
+			return
+		}
+		c.waiters[tok] = w
+	}); err != nil {
+		return err
+	}
+	if aerr != nil {
+		return aerr
+	}
+	_, err := c.await(ctx, w, nil)
+	return err
+}
+
+// connInfo returns the current connection's CONNACK information.
+func (c *core) connInfo() (session.ConnInfo, error) {
+	if p := c.info.Load(); p != nil {
+		return *p, nil
+	}
+	return session.ConnInfo{}, ErrNotConnected
+}
+
+// expectReply registers a request waiting for a reply on topic with the
+// correlation data corr; the reply arrives on the returned channel (closed
+// if the client closes first). cancel withdraws it.
+func (c *core) expectReply(ctx context.Context, topic string, corr []byte) (<-chan Message, func(), error) {
+	w := make(chan Message, 1)
+	var tok session.Token
+	if err := c.run(ctx, func() {
+		tok = c.s.ExpectReply(topic, corr)
+		c.replies[tok] = w
+	}); err != nil {
+		return nil, nil, err
+	}
+	cancel := func() {
+		select {
+		case c.cmds <- func() {
+			c.s.CancelReply(topic, tok)
+			delete(c.replies, tok)
+		}:
+		case <-c.exited:
+		}
+	}
+	return w, cancel, nil
+}
