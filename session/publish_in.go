@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"hash/crc32"
 	"slices"
+	"strings"
 	"time"
 	"unsafe"
 
@@ -390,22 +391,41 @@ func (s *Session) expireHeld(now time.Time) {
 // CancelReply.
 func (s *Session) ExpectReply(topic string, corr []byte) Token {
 	t := s.nextToken()
-	s.replies[topic] = append(s.replies[topic], replyWait{corr: bytes.Clone(corr), token: t})
+	l := s.replies[topic]
+	if l == nil {
+		l = &replyList{}
+		s.replies[strings.Clone(topic)] = l
+	}
+	l.waits = append(l.waits, replyWait{corr: bytes.Clone(corr), token: t})
+	return t
+}
+
+// replyList holds the requests waiting on one reply topic. The map holds a
+// pointer so that removing a request never assigns to the map: the topic of
+// an incoming reply is a view of the read buffer, and a map assignment
+// stores the key it is given, which would then change under the map.
+type replyList struct{ waits []replyWait }
+
+// takeReply removes the i-th request waiting on topic.
+func (s *Session) takeReply(topic string, l *replyList, i int) Token {
+	t := l.waits[i].token
+	l.waits = slices.Delete(l.waits, i, i+1)
+	if len(l.waits) == 0 {
+		delete(s.replies, topic)
+	}
 	return t
 }
 
 // CancelReply removes a registration of ExpectReply; it reports whether it
 // was still waiting.
 func (s *Session) CancelReply(topic string, t Token) bool {
-	list := s.replies[topic]
-	for i, w := range list {
+	l := s.replies[topic]
+	if l == nil {
+		return false
+	}
+	for i, w := range l.waits {
 		if w.token == t {
-			list = append(list[:i], list[i+1:]...)
-			if len(list) == 0 {
-				delete(s.replies, topic)
-			} else {
-				s.replies[topic] = list
-			}
+			s.takeReply(topic, l, i)
 			return true
 		}
 	}
@@ -417,16 +437,13 @@ func (s *Session) matchReply(topic string, corr []byte, hasCorr bool) Token {
 	if !hasCorr || len(s.replies) == 0 {
 		return 0
 	}
-	list := s.replies[topic]
-	for i, w := range list {
+	l := s.replies[topic]
+	if l == nil {
+		return 0
+	}
+	for i, w := range l.waits {
 		if w.corr != nil && bytes.Equal(w.corr, corr) {
-			list = append(list[:i], list[i+1:]...)
-			if len(list) == 0 {
-				delete(s.replies, topic)
-			} else {
-				s.replies[topic] = list
-			}
-			return w.token
+			return s.takeReply(topic, l, i)
 		}
 	}
 	return 0

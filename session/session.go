@@ -64,7 +64,7 @@ type Session struct {
 	filterRefs map[string]int
 	unsubWait  []*subOp // unsubscriptions waiting for a connection
 	subSeq     uint64   // counts Subscribe and Unsubscribe calls (their order)
-	replies    map[string][]replyWait
+	replies    map[string]*replyList
 
 	aliasIn  [][]byte
 	aliasInN []bool
@@ -104,7 +104,7 @@ func New(cfg Config) (*Session, error) {
 		inbound:    make(map[uint16]*inMsg),
 		subOps:     make(map[uint16]*subOp),
 		filterRefs: make(map[string]int),
-		replies:    make(map[string][]replyWait),
+		replies:    make(map[string]*replyList),
 		router:     newRouter(cfg.StrippedPrefixes),
 	}
 	s.acks.pubrel.PacketID = 1 // keeps the zero values valid
