@@ -162,22 +162,42 @@ func launch(ctx context.Context, cfg Config, dir string) (*Broker, error) {
 	if b.pki, err = newPKI(dir); err != nil {
 		return nil, fmt.Errorf("certificates: %w", err)
 	}
-	if err := b.pickPorts(); err != nil {
-		return nil, err
-	}
 	// sun_path holds about 100 bytes: a test's TempDir can be longer.
 	sockDir, err := os.MkdirTemp("", "zmqtt-sock-")
 	if err != nil {
 		return nil, err
 	}
 	b.sock = filepath.Join(sockDir, "mqtt.sock")
-	if err := b.writeConfig(); err != nil {
-		return nil, err
+	// The free ports are found by listening on port 0 and closing the
+	// listener; another process (a client's ephemeral port, a broker of a
+	// parallel test) can take one before Mosquitto binds it. Mosquitto
+	// then exits at once, and a new set of ports is tried.
+	const attempts = 5
+	for i := 1; ; i++ {
+		if err := b.pickPorts(); err != nil {
+			return nil, err
+		}
+		if err := b.writeConfig(); err != nil {
+			return nil, err
+		}
+		err := b.start(ctx)
+		if err == nil {
+			return b, nil
+		}
+		if i == attempts || ctx.Err() != nil || !b.portClash() {
+			return nil, err
+		}
+		os.Remove(b.log)
 	}
-	if err := b.start(ctx); err != nil {
-		return nil, err
-	}
-	return b, nil
+}
+
+// portClash reports whether the broker's log says a listener could not
+// bind its port.
+func (b *Broker) portClash() bool {
+	data, _ := os.ReadFile(b.log)
+	log := string(data)
+	return strings.Contains(log, "Address already in use") ||
+		strings.Contains(log, "Unable to create websockets listener")
 }
 
 func (b *Broker) pickPorts() error {
