@@ -233,6 +233,7 @@ type Responder struct {
 	sub     *client.Subscription
 	h       Handler
 	ignored atomic.Uint64
+	failed  atomic.Uint64
 }
 
 // NewResponder subscribes filter (with opts, for example a shared
@@ -249,10 +250,23 @@ func NewResponder(ctx context.Context, c *client.Client5, filter string, h Handl
 // Ignored returns how many messages arrived without a Response Topic.
 func (s *Responder) Ignored() uint64 { return s.ignored.Load() }
 
+// Failed returns how many requests got no reply at all: both the reply
+// and the error reply that replaces it could not be published (see Serve).
+func (s *Responder) Failed() uint64 { return s.failed.Load() }
+
 // Serve answers requests one at a time until ctx is done or the
-// subscription ends, and returns why. Each reply goes to the request's
-// Response Topic with its Correlation Data, at the request's QoS, with the
-// request's Content Type unless the handler sets one.
+// subscription ends, and returns why (ctx's error, or
+// client.ErrSubscriptionClosed after Close). Each reply goes to the
+// request's Response Topic with its Correlation Data, at the request's
+// QoS, with the request's Content Type unless the handler sets one.
+//
+// A request whose reply cannot be published does not stop Serve, which
+// goes on with the next request. When the reply itself is refused (for
+// example it is larger than the server's Maximum Packet Size:
+// codec.ErrPacketTooLarge), Serve sends an error reply in its place, so the
+// requester does not wait in vain; when that fails too (the Response Topic
+// is not a valid topic name, say) the request is counted by Failed.
+// Serve returns at once if the client is closed (client.ErrClosed).
 func (s *Responder) Serve(ctx context.Context) error {
 	for {
 		req, err := s.sub.Next(ctx)
@@ -271,13 +285,26 @@ func (s *Responder) Serve(ctx context.Context) error {
 		if req.Properties.ContentType != "" {
 			all = append(all, client.ContentType(req.Properties.ContentType))
 		}
+		base := len(all)
 		all = append(all, opts...)
 		if herr != nil {
 			payload = nil
 			all = append(all, client.UserProperty("error", herr.Error()))
 		}
-		if _, err := s.c.Publish(ctx, req.Properties.ResponseTopic, payload, all...); err != nil && ctx.Err() != nil {
+		_, err = s.c.Publish(ctx, req.Properties.ResponseTopic, payload, all...)
+		if err != nil && herr == nil && ctx.Err() == nil && !errors.Is(err, client.ErrClosed) {
+			// The reply was refused: tell the requester why instead.
+			all = append(all[:base], client.UserProperty("error", "reply not sent: "+err.Error()))
+			_, err = s.c.Publish(ctx, req.Properties.ResponseTopic, nil, all...)
+		}
+		switch {
+		case err == nil:
+		case ctx.Err() != nil:
 			return ctx.Err()
+		case errors.Is(err, client.ErrClosed):
+			return err
+		default:
+			s.failed.Add(1)
 		}
 	}
 }

@@ -615,3 +615,63 @@ func TestResponseInformationPrefix(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestReplyNotPublished: a reply larger than the server's Maximum Packet
+// Size is replaced by an error reply that says why; a reply the broker
+// refuses (its ACL denies the Response Topic, PUBACK 0x87) and whose error
+// reply is refused too is counted by Failed. Serve goes on either way.
+func TestReplyNotPublished(t *testing.T) {
+	b := brokertest.Start(t, brokertest.Config{
+		Users: map[string]string{"server": "s", "asker": "a"},
+		ACL: "user server\ntopic read svc/#\ntopic write _zmqtt/reply/#\n\n" +
+			"user asker\ntopic readwrite #\n",
+		Extra: []string{"max_packet_size 1024"},
+	})
+	ctx := deadline(t, 60*time.Second)
+	url := b.URL(brokertest.MQTT)
+	withUser := func(id, user, pass string) client.Config5 {
+		c := cfg(url, id)
+		c.Username, c.Password = user, []byte(pass)
+		return c
+	}
+	srv := connect(t, ctx, withUser("server", "server", "s"))
+	resp := serve(t, ctx, srv, "svc/size", func(_ context.Context, req client.Message) ([]byte, []client.PublishOption5, error) {
+		if string(req.Payload) == "big" {
+			return bytes.Repeat([]byte("x"), 4096), nil, nil
+		}
+		return req.Payload, nil, nil
+	}, client.AtLeastOnce)
+	asker := connect(t, ctx, withUser("asker", "asker", "a"))
+	r := reqresp.NewRequester(asker, reqresp.Options{})
+	defer closeRequester(t, r)
+
+	m, err := r.Request(ctx, "svc/size", []byte("big"), client.AtLeastOnce)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msg string
+	for _, u := range m.Properties.User {
+		if u.Key == "error" {
+			msg = u.Value
+		}
+	}
+	if len(m.Payload) != 0 || !strings.HasPrefix(msg, "reply not sent: ") || !strings.Contains(msg, "maximum packet size") {
+		t.Errorf("oversize reply: payload %d bytes, error property %q; want an empty error reply naming the size", len(m.Payload), msg)
+	}
+
+	// A request whose Response Topic the server may not write to. The
+	// asker publishes both requests at QoS 1 on one connection, so the
+	// Responder serves them in order: when the second is answered the
+	// first has been given up.
+	if _, err := asker.Publish(ctx, "svc/size", []byte("lost"), client.AtLeastOnce,
+		client.ResponseTopic("denied/reply"), client.CorrelationData([]byte("c1"))); err != nil {
+		t.Fatal(err)
+	}
+	m, err = r.Request(ctx, "svc/size", []byte("small"), client.AtLeastOnce)
+	if err != nil || string(m.Payload) != "small" {
+		t.Fatalf("request after the refused reply: %q, %v; want the echo", m.Payload, err)
+	}
+	if n := resp.Failed(); n != 1 {
+		t.Errorf("Failed = %d, want 1 (the reply to denied/reply)", n)
+	}
+}
