@@ -72,12 +72,17 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer c.close()
 	served := 0
-	ctx, stop := context.WithCancel(ctx)
-	defer stop()
+	var s *reqresp.Responder
 	h := func(ctx context.Context, req client.Message) ([]byte, []client.PublishOption5, error) {
 		served++
-		if *count > 0 && served >= *count {
-			defer stop()
+		if *count > 0 && served == *count {
+			// The last request: take no more. Serve still publishes this
+			// reply, then returns when it finds the subscription closed.
+			// (Cancelling Serve's context here would race with that
+			// publish, and the reply could be dropped.)
+			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			s.Close(cctx)
+			cancel()
 		}
 		if len(command) == 0 {
 			return req.Payload, nil, nil // echo
@@ -92,7 +97,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 		return out.Bytes(), nil, nil
 	}
-	s, err := reqresp.NewResponder(ctx, c.v5, *filter, h, client.QoS(cf.qos))
+	s, err = reqresp.NewResponder(ctx, c.v5, *filter, h, client.QoS(cf.qos))
 	if err != nil {
 		return err
 	}
@@ -100,7 +105,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	s.Close(cctx)
-	if errors.Is(err, context.Canceled) && *count > 0 && served >= *count {
+	if errors.Is(err, client.ErrSubscriptionClosed) && *count > 0 && served >= *count {
 		return nil
 	}
 	if errors.Is(err, context.Canceled) {
