@@ -16,14 +16,17 @@ package bench
 //	                         p99 in microseconds.
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net"
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -314,6 +317,7 @@ func throughput(b *testing.B, br *brokertest.Broker, im impl, qos byte, size int
 	b.SetBytes(int64(size))
 	b.ResetTimer()
 	start := time.Now()
+	cpu := startCPU(br)
 	n := int64(b.N)
 	target.Store(n)
 	var next atomic.Int64
@@ -348,6 +352,65 @@ func throughput(b *testing.B, br *brokertest.Broker, im impl, qos byte, size int
 	b.StopTimer()
 	wg.Wait()
 	b.ReportMetric(float64(n)/elapsed.Seconds(), "msg/s")
+	cpu.report(b, br, n)
+}
+
+// cpuMeter measures the CPU time, user and system, that this process (both
+// clients and the benchmark's goroutines) and the broker spend over a run.
+// Where the broker saturates its core the message rates of all clients
+// meet; the client's CPU per message still tells them apart.
+type cpuMeter struct{ self, broker time.Duration }
+
+// clockTick is the unit of the times in /proc/<pid>/stat: USER_HZ, 100 on
+// every Linux architecture Go supports.
+const clockTick = 10 * time.Millisecond
+
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// brokerCPU reads utime and stime of the broker from /proc; it returns -1
+// where there is no /proc.
+func brokerCPU(br *brokertest.Broker) time.Duration {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", br.PID()))
+	if err != nil {
+		return -1
+	}
+	// The command name, field 2, is in parentheses and may hold spaces:
+	// count fields from the last ')'. utime and stime are fields 14 and 15.
+	i := bytes.LastIndexByte(data, ')')
+	if i < 0 {
+		return -1
+	}
+	f := strings.Fields(string(data[i+1:]))
+	if len(f) < 13 {
+		return -1
+	}
+	u, err1 := strconv.ParseInt(f[11], 10, 64)
+	s, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return -1
+	}
+	return time.Duration(u+s) * clockTick
+}
+
+func startCPU(br *brokertest.Broker) cpuMeter {
+	return cpuMeter{self: processCPU(), broker: brokerCPU(br)}
+}
+
+// report adds client-cpu-µs/msg and broker-cpu-µs/msg for n messages.
+func (m cpuMeter) report(b *testing.B, br *brokertest.Broker, n int64) {
+	self := processCPU() - m.self
+	b.ReportMetric(float64(self.Microseconds())/float64(n), "client-cpu-µs/msg")
+	if m.broker >= 0 {
+		if now := brokerCPU(br); now >= 0 {
+			b.ReportMetric(float64((now-m.broker).Microseconds())/float64(n), "broker-cpu-µs/msg")
+		}
+	}
 }
 
 // rawPublisher sends pre-encoded PUBLISH packets over TCP and reads the
@@ -434,6 +497,7 @@ func BenchmarkE2EReceive(b *testing.B) {
 				b.ReportAllocs()
 				b.ResetTimer()
 				start := time.Now()
+				cpu := startCPU(br)
 				target.Store(int64(b.N))
 				for i := range b.N {
 					select {
@@ -451,6 +515,7 @@ func BenchmarkE2EReceive(b *testing.B) {
 					b.Fatalf("received %d of %d", got.Load(), b.N)
 				}
 				b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msg/s")
+				cpu.report(b, br, int64(b.N))
 			})
 		}
 	}

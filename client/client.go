@@ -100,11 +100,11 @@ func (c *Client5) Disconnect(ctx context.Context, reason codec.ReasonCode, props
 // retain the server refused), codec.ErrPacketTooLarge, ErrSessionLost, a
 // *ReasonError, ErrClosed, ctx's error.
 func (c *Client) Publish(ctx context.Context, topic string, payload []byte, opts ...PublishOption) error {
-	var r pubReq
+	op := c.c.getPubOp()
 	for _, o := range opts {
-		o.applyPub(&r)
+		o.applyPub(&op.r)
 	}
-	_, err := c.c.publish(ctx, topic, payload, &r)
+	_, err := c.c.publish(ctx, topic, payload, op)
 	return err
 }
 
@@ -120,11 +120,11 @@ type PubAck struct {
 // for QoS 1/2. Errors as Client.Publish; a negative acknowledgement is a
 // *ReasonError.
 func (c *Client5) Publish(ctx context.Context, topic string, payload []byte, opts ...PublishOption5) (PubAck, error) {
-	var r pubReq
+	op := c.c.getPubOp()
 	for _, o := range opts {
-		o.applyPub5(&r)
+		o.applyPub5(&op.r)
 	}
-	res, err := c.c.publish(ctx, topic, payload, &r)
+	res, err := c.c.publish(ctx, topic, payload, op)
 	return PubAck{Code: res.code, Props: res.props}, err
 }
 

@@ -43,6 +43,7 @@ type core struct {
 	retry  ReconnectPolicy
 
 	cmds   chan func()   // user calls for the loop
+	pubOps sync.Pool     // of *pubOp, per client: see getPubOp
 	wake   chan struct{} // acks are waiting (cap 1)
 	exited chan struct{} // closed when the loop has returned
 

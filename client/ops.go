@@ -94,34 +94,95 @@ func (c *core) run(ctx context.Context, fn func()) error {
 	}
 }
 
-// publish hands a message to the session and waits for its completion.
-func (c *core) publish(ctx context.Context, topic string, payload []byte, r *pubReq) (result, error) {
-	r.p.Topic, r.p.Payload = topic, payload
+// pubOp is the state of one Publish call. Ops are pooled and the loop
+// runs the method value exec, bound once when the op is made, so a
+// publish that completes normally allocates nothing: before, the closures,
+// the captured results and two channels cost eight allocations per call.
+type pubOp struct {
+	c    *core
+	r    pubReq
+	tok  session.Token
+	err  error
+	ran  chan struct{} // the loop ran exec
+	w    chan result   // the waiter of a QoS 1/2 publish
+	exec func()
+}
+
+// getPubOp returns a cleared op of c's pool. The pool is per client, not
+// global: a channel belongs to the testing/synctest bubble it was made in,
+// and ops shared between clients of different bubbles (a user's tests, run
+// in parallel) would cross them.
+func (c *core) getPubOp() *pubOp {
+	if op, ok := c.pubOps.Get().(*pubOp); ok {
+		return op
+	}
+	op := &pubOp{c: c, ran: make(chan struct{}, 1), w: make(chan result, 1)}
+	op.exec = op.run
+	return op
+}
+
+// release clears op and returns it to its client's pool. Only a caller
+// that knows the loop will not touch op again may release it: ran and w
+// are drained.
+func (op *pubOp) release() {
+	op.r, op.tok, op.err = pubReq{}, 0, nil
+	op.c.pubOps.Put(op)
+}
+
+// run is exec: on the loop, hand the message to the session.
+func (op *pubOp) run() {
+	c := op.c
+	op.tok, op.err = c.s.Publish(time.Now(), &op.r.p)
+	if op.err == nil && op.tok != 0 {
+		c.waiters[op.tok] = op.w
+	}
+	op.ran <- struct{}{}
+}
+
+// publish hands op's message (topic and payload set here, the options
+// already applied) to the session and waits for its completion. op is
+// released unless the loop may still use it (the client closed while
+// waiting, or ctx ended with the message in flight).
+func (c *core) publish(ctx context.Context, topic string, payload []byte, op *pubOp) (result, error) {
+	op.r.p.Topic, op.r.p.Payload = topic, payload
 	if err := codec.ValidateTopicName(topic); err != nil {
+		op.release()
 		return result{}, err
 	}
-	w := make(chan result, 1)
-	var tok session.Token
-	var perr error
-	if err := c.run(ctx, func() {
-		tok, perr = c.s.Publish(time.Now(), &r.p)
-		if perr == nil && tok != 0 {
-			c.waiters[tok] = w
+	select {
+	case c.cmds <- op.exec:
+	case <-c.exited:
+		op.release()
+		return result{}, c.terminal()
+	case <-ctx.Done():
+		op.release()
+		return result{}, ctx.Err()
+	}
+	select {
+	case <-op.ran:
+	case <-c.exited:
+		return result{}, c.terminal()
+	}
+	tok, err := op.tok, op.err
+	if err != nil || tok == 0 {
+		op.release()
+		return result{}, err // tok 0: QoS 0, handed to the connection
+	}
+	select {
+	case r := <-op.w:
+		op.release()
+		return r, r.err
+	case <-ctx.Done():
+		select {
+		case c.cmds <- func() {
+			if c.s.Cancel(tok) {
+				delete(c.waiters, tok)
+			}
+		}:
+		case <-c.exited:
 		}
-	}); err != nil {
-		return result{}, err
+		return result{}, ctx.Err()
 	}
-	if perr != nil {
-		return result{}, perr
-	}
-	if tok == 0 {
-		return result{}, nil // QoS 0, written
-	}
-	return c.await(ctx, w, func() {
-		if c.s.Cancel(tok) {
-			delete(c.waiters, tok)
-		}
-	})
 }
 
 // subscribe registers a subscription and waits for its SUBACK. When any

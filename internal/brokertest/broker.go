@@ -432,6 +432,17 @@ func (b *Broker) Restart(ctx context.Context) error {
 	return b.start(ctx)
 }
 
+// PID returns the process id of the running broker, or 0 when it is not
+// running.
+func (b *Broker) PID() int {
+	if !b.Running() {
+		return 0
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.cmd.Process.Pid
+}
+
 // Running reports whether the broker process is alive.
 func (b *Broker) Running() bool {
 	b.mu.Lock()

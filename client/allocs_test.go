@@ -1,0 +1,116 @@
+package client
+
+import (
+	"context"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/zmqtt/zmqtt-go/codec"
+	"github.com/zmqtt/zmqtt-go/transport"
+)
+
+// ackingPeer is a broker for allocation tests: it answers CONNECT with
+// CONNACK and each QoS 1 PUBLISH with PUBACK, decoding and encoding into
+// reused values, so that it allocates nothing per packet itself.
+func ackingPeer(t *testing.T, v codec.Version, conn net.Conn) {
+	r := codec.NewReader(conn, 0)
+	defer r.Release()
+	d := codec.Decoder{Version: v, From: codec.RoleClient}
+	var ack codec.Puback
+	var out []byte
+	for {
+		_, b, err := r.Next()
+		if err != nil {
+			return
+		}
+		pk, _, err := d.Decode(b)
+		if err != nil {
+			t.Errorf("peer: %v", err)
+			return
+		}
+		out = out[:0]
+		switch pk := pk.(type) {
+		case *codec.Connect:
+			out, _ = codec.Append(out, &codec.Connack{}, v)
+		case *codec.Publish:
+			if pk.QoS == codec.AtLeastOnce {
+				ack.PacketID = pk.PacketID
+				out, _ = codec.Append(out, &ack, v)
+			}
+		}
+		if len(out) > 0 {
+			if _, err := conn.Write(out); err != nil {
+				return
+			}
+		}
+	}
+}
+
+// TestAllocsPublish: in steady state a QoS 0 publish and a QoS 1 publish
+// (PUBACK included) allocate nothing in the client, on either version.
+// Counted over every goroutine, the peer's included; run without -race
+// (make test runs ^TestAllocs separately).
+func TestAllocsPublish(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are not meaningful under -race; make test runs this test without it")
+	}
+	for _, v := range []codec.Version{codec.V311, codec.V5} {
+		t.Run(v.String(), func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			peerDone := make(chan struct{})
+			dial := func(context.Context) (net.Conn, error) {
+				c, s := transport.Pipe()
+				go func() {
+					defer close(peerDone)
+					ackingPeer(t, v, s)
+				}()
+				return c, nil
+			}
+			cfg := Config{ClientID: "allocs", Dial: dial, KeepAlive: time.Hour}
+			payload := []byte("payload")
+			var publish func(qos QoS) error
+			var stop func()
+			if v == codec.V5 {
+				c, err := New5(Config5{Config: cfg})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := c.Connect(ctx); err != nil {
+					t.Fatal(err)
+				}
+				publish = func(qos QoS) error { _, err := c.Publish(ctx, "allocs/topic", payload, qos); return err }
+				stop = func() { c.Disconnect(ctx, 0, nil) }
+			} else {
+				c, err := New(cfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := c.Connect(ctx); err != nil {
+					t.Fatal(err)
+				}
+				publish = func(qos QoS) error { return c.Publish(ctx, "allocs/topic", payload, qos) }
+				stop = func() { c.Disconnect(ctx) }
+			}
+			defer func() {
+				stop()
+				<-peerDone
+			}()
+			for _, qos := range []QoS{AtMostOnce, AtLeastOnce} {
+				var err error
+				n := testing.AllocsPerRun(1000, func() {
+					if e := publish(qos); e != nil && err == nil {
+						err = e
+					}
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if n > 0 {
+					t.Errorf("%v publish: %.2f allocations per call, want 0", qos, n)
+				}
+			}
+		})
+	}
+}
