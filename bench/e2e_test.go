@@ -535,12 +535,13 @@ func BenchmarkE2ELatency(b *testing.B) {
 			}
 			defer pub.close()
 			payload := make([]byte, 64)
+			topic := "lat/" + id
 			lat := make([]time.Duration, 0, b.N)
 			b.ReportAllocs()
 			b.ResetTimer()
 			for range b.N {
 				t0 := time.Now()
-				if err := pub.publish(ctx, "lat/"+id, payload, 1); err != nil {
+				if err := pub.publish(ctx, topic, payload, 1); err != nil {
 					b.Fatal(err)
 				}
 				lat = append(lat, time.Since(t0))
