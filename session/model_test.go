@@ -1061,6 +1061,16 @@ func (m *model) actPublish(t *rapid.T) {
 		if _, q := m.s.Inflight(); q < m.s.cfg.MaxQueued {
 			m.fail("ErrQueueFull with %d queued of %d", q, m.s.cfg.MaxQueued)
 		}
+		// Withdrawn messages hold no place in the queue.
+		waiting := 0
+		for _, o := range m.msgs {
+			if o != om && o.token != 0 && !o.sent && !o.done {
+				waiting++
+			}
+		}
+		if waiting < m.s.cfg.MaxQueued {
+			m.fail("ErrQueueFull with %d messages waiting to be sent of %d", waiting, m.s.cfg.MaxQueued)
+		}
 		om.done = true
 	case errors.As(err, &tl):
 		if m.phase != mConnected || m.serverMax == 0 || tl.Max != m.serverMax || tl.Size <= m.serverMax {

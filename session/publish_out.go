@@ -35,7 +35,6 @@ type flight struct {
 	prev, next *flight
 	resend     bool // unacknowledged and not yet sent on this connection
 	counted    bool // holds one unit of this connection's send quota
-	canceled   bool
 }
 
 func (s *Session) newFlight() *flight {
@@ -165,13 +164,20 @@ func (s *Session) checkPublish(qos codec.QoS, retain bool) error {
 }
 
 // Cancel withdraws a publish that has not been sent yet and reports whether
-// it did; its token then completes with no event. A message already sent
+// it did; its token then completes with no event, and its place in the
+// queue (MaxQueued, Inflight) is free at once. A message already sent
 // keeps its packet identifier and quota until the server acknowledges it:
 // it cannot be taken back.
 func (s *Session) Cancel(t Token) bool {
 	for i := s.qhead; i < len(s.queue); i++ {
-		if f := s.queue[i]; f.token == t && !f.canceled {
-			f.canceled = true
+		if f := s.queue[i]; f.token == t {
+			copy(s.queue[i:], s.queue[i+1:])
+			s.queue[len(s.queue)-1] = nil
+			s.queue = s.queue[:len(s.queue)-1]
+			if s.qhead == len(s.queue) {
+				s.queue, s.qhead = s.queue[:0], 0
+			}
+			s.recycle(f)
 			return true
 		}
 	}
@@ -259,11 +265,6 @@ func (s *Session) flush(now time.Time) {
 	}
 	for s.qhead < len(s.queue) {
 		f := s.queue[s.qhead]
-		if f.canceled {
-			s.popQueue()
-			s.recycle(f)
-			continue
-		}
 		if err := s.checkPublish(f.qos, f.retain); err != nil {
 			s.popQueue()
 			s.push(Event{Kind: EventPublished, Token: f.token, Err: err})

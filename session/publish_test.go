@@ -250,6 +250,34 @@ func TestCancelQueued(t *testing.T) {
 	}
 }
 
+// TestCancelFreesQueueSlot: a withdrawn publish gives its place in the
+// queue back at once, not when the queue is next flushed, so a caller that
+// gave up while the connection was down does not make the next publish
+// fail with ErrQueueFull.
+func TestCancelFreesQueueSlot(t *testing.T) {
+	h := newHarness(t, Config{MaxQueued: 2})
+	first := mustPublish(t, h, pub("a", 1, "first"))
+	mustPublish(t, h, pub("a", 1, "second"))
+	if _, err := h.s.Publish(h.now, pub("a", 1, "refused")); !errors.Is(err, ErrQueueFull) {
+		t.Fatalf("third publish with MaxQueued 2: %v, want ErrQueueFull", err)
+	}
+	if !h.s.Cancel(first) {
+		t.Fatal("Cancel of the queued publish failed")
+	}
+	if h.s.Cancel(first) {
+		t.Fatal("a second Cancel of the same publish succeeded")
+	}
+	if _, q := h.s.Inflight(); q != 1 {
+		t.Fatalf("Inflight reports %d queued after Cancel, want 1", q)
+	}
+	mustPublish(t, h, pub("a", 1, "third"))
+	h.connect(nil)
+	p := h.sent()
+	if len(p) != 2 || string(p[0].(*codec.Publish).Payload) != "second" || string(p[1].(*codec.Publish).Payload) != "third" {
+		t.Fatalf("sent %v, want second and third, in order", p)
+	}
+}
+
 func TestServerLimits(t *testing.T) {
 	ack := &codec.Connack{Props: codec.Properties{MaximumQoS: 1, RetainAvailable: 0, MaximumPacketSize: 64,
 		Present: 1<<codec.PropMaximumQoS | 1<<codec.PropRetainAvailable}}
