@@ -584,3 +584,52 @@ func TestErrorText(t *testing.T) {
 	}
 	_ = fmt.Sprint(err)
 }
+
+// TestPropertyValueErrorOffset: a property whose value breaks a range rule
+// is reported at the byte where that property starts, not at the end of
+// the property list.
+func TestPropertyValueErrorOffset(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		b    []byte
+		at   int
+		rule string
+	}{
+		{
+			// PUBLISH "a/b", Message Expiry Interval 60, then Payload
+			// Format Indicator 2, then the payload "x".
+			name: "payload format indicator 2 [MQTT-3.3.2.3.2]",
+			b: []byte{0x30, 14, 0, 3, 'a', '/', 'b',
+				7, 0x02, 0, 0, 0, 60, 0x01, 2,
+				'x'},
+			at:   13,
+			rule: "MQTT-3.3.2.3.2",
+		},
+		{
+			// PUBLISH "a/b", a User Property k=v, then Response Topic "r/#".
+			name: "response topic with a wildcard [MQTT-3.3.2-14]",
+			b: []byte{0x30, 19, 0, 3, 'a', '/', 'b',
+				13, 0x26, 0, 1, 'k', 0, 1, 'v', 0x08, 0, 3, 'r', '/', '#'},
+			at:   15,
+			rule: "MQTT-3.3.2-14",
+		},
+		{
+			// PUBLISH "a/b", Topic Alias 0 first in the list.
+			name: "topic alias 0 [MQTT-3.3.2-8]",
+			b:    []byte{0x30, 9, 0, 3, 'a', '/', 'b', 3, 0x23, 0, 0},
+			at:   8,
+			rule: "MQTT-3.3.2-8",
+		},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, _, err := codec.Decode(c.b, codec.V5)
+			var e *codec.Error
+			if !errors.As(err, &e) {
+				t.Fatalf("Decode: %v, want a *codec.Error", err)
+			}
+			if e.Rule != c.rule || e.Offset != c.at {
+				t.Errorf("got rule %q at byte %d (%v); want %q at byte %d", e.Rule, e.Offset, e, c.rule, c.at)
+			}
+		})
+	}
+}

@@ -411,65 +411,119 @@ func (p *Properties) propsSizeMask(m PropSet, t, pt Type) (int, *Error) {
 			}
 		}
 	}
-	if err := p.checkValues(m, t, pt, -1); err != nil {
+	if err := p.checkValues(m, t, pt, nil, 0); err != nil {
 		return 0, err
 	}
 	return n, nil
 }
 
 // checkValues applies the range rules of the properties, the same for
-// encoding (off < 0) and decoding.
-func (p *Properties) checkValues(m PropSet, t, pt Type, off int) *Error {
+// encoding (list nil: the error's offset is -1) and decoding (list is the
+// property list, at byte base of the packet: the offset is that of the
+// property that breaks the rule).
+func (p *Properties) checkValues(m PropSet, t, pt Type, list []byte, base int) *Error {
 	if m&valueRules == 0 {
 		return nil
 	}
-	fail := func(rule, msg string) *Error {
-		return newErr(ReasonProtocolError, pt, off, rule, msg)
+	at := func(id PropID) int {
+		if list == nil {
+			return -1
+		}
+		return base + propOffset(list, id)
+	}
+	fail := func(id PropID, rule, msg string) *Error {
+		return newErr(ReasonProtocolError, pt, at(id), rule, msg)
 	}
 	if m.Has(PropPayloadFormatIndicator) && p.PayloadFormat > 1 {
-		return fail("MQTT-3.3.2.3.2", "payload format indicator must be 0 or 1")
+		return fail(PropPayloadFormatIndicator, "MQTT-3.3.2.3.2", "payload format indicator must be 0 or 1")
 	}
 	if m.Has(PropRequestProblemInformation) && p.RequestProblemInfo > 1 {
-		return fail("MQTT-3.1.2.11.7", "request problem information must be 0 or 1")
+		return fail(PropRequestProblemInformation, "MQTT-3.1.2.11.7", "request problem information must be 0 or 1")
 	}
 	if m.Has(PropRequestResponseInformation) && p.RequestResponseInfo > 1 {
-		return fail("MQTT-3.1.2.11.6", "request response information must be 0 or 1")
+		return fail(PropRequestResponseInformation, "MQTT-3.1.2.11.6", "request response information must be 0 or 1")
 	}
 	if m.Has(PropMaximumQoS) && p.MaximumQoS > 1 {
-		return fail("MQTT-3.2.2.3.4", "maximum QoS must be 0 or 1")
+		return fail(PropMaximumQoS, "MQTT-3.2.2.3.4", "maximum QoS must be 0 or 1")
 	}
 	if m.Has(PropRetainAvailable) && p.RetainAvailable > 1 {
-		return fail("MQTT-3.2.2.3.5", "retain available must be 0 or 1")
+		return fail(PropRetainAvailable, "MQTT-3.2.2.3.5", "retain available must be 0 or 1")
 	}
 	if m.Has(PropWildcardSubscriptionAvailable) && p.WildcardSubAvailable > 1 {
-		return fail("MQTT-3.2.2.3.11", "wildcard subscription available must be 0 or 1")
+		return fail(PropWildcardSubscriptionAvailable, "MQTT-3.2.2.3.11", "wildcard subscription available must be 0 or 1")
 	}
 	if m.Has(PropSubscriptionIdentifierAvailable) && p.SubIDAvailable > 1 {
-		return fail("MQTT-3.2.2.3.12", "subscription identifier available must be 0 or 1")
+		return fail(PropSubscriptionIdentifierAvailable, "MQTT-3.2.2.3.12", "subscription identifier available must be 0 or 1")
 	}
 	if m.Has(PropSharedSubscriptionAvailable) && p.SharedSubAvailable > 1 {
-		return fail("MQTT-3.2.2.3.13", "shared subscription available must be 0 or 1")
+		return fail(PropSharedSubscriptionAvailable, "MQTT-3.2.2.3.13", "shared subscription available must be 0 or 1")
 	}
 	if m.Has(PropReceiveMaximum) && p.ReceiveMaximum == 0 {
-		return fail("MQTT-3.1.2.11.3", "receive maximum must not be 0")
+		return fail(PropReceiveMaximum, "MQTT-3.1.2.11.3", "receive maximum must not be 0")
 	}
 	if m.Has(PropMaximumPacketSize) && p.MaximumPacketSize == 0 {
-		return fail("MQTT-3.1.2.11.4", "maximum packet size must not be 0")
+		return fail(PropMaximumPacketSize, "MQTT-3.1.2.11.4", "maximum packet size must not be 0")
 	}
 	if m.Has(PropTopicAlias) && p.TopicAlias == 0 {
-		return fail("MQTT-3.3.2-8", "topic alias must not be 0")
+		return fail(PropTopicAlias, "MQTT-3.3.2-8", "topic alias must not be 0")
 	}
 	if t == TypeConnect && m.Has(PropAuthenticationData) && !m.Has(PropAuthenticationMethod) {
-		return fail("MQTT-3.1.2.11.10", "authentication data without an authentication method")
+		return fail(PropAuthenticationData, "MQTT-3.1.2.11.10", "authentication data without an authentication method")
 	}
 	if m.Has(PropResponseTopic) {
 		if err := checkTopicName(p.ResponseTopic); err != nil {
-			e := newErr(topicNameReason, pt, off, "MQTT-3.3.2-14", "response topic: "+err.Msg)
+			e := newErr(topicNameReason, pt, at(PropResponseTopic), "MQTT-3.3.2-14", "response topic: "+err.Msg)
 			e.Err = err
 			return e
 		}
 	}
 	return nil
+}
+
+// propOffset returns the offset in list (a well-formed property list,
+// without its length) of the first property id. It serves error messages
+// only, so it walks the list again rather than making the decoder note
+// where each property starts.
+func propOffset(list []byte, id PropID) int {
+	off := 0
+	for off < len(list) {
+		cur := PropID(list[off])
+		if cur == id {
+			return off
+		}
+		off++
+		if int(cur) >= len(propTable) {
+			break
+		}
+		switch propTable[cur].kind {
+		case kindByte:
+			off++
+		case kindUint16:
+			off += 2
+		case kindUint32:
+			off += 4
+		case kindVBI:
+			for off < len(list) && list[off]&0x80 != 0 {
+				off++
+			}
+			off++
+		case kindString, kindBinary:
+			if off+2 > len(list) {
+				return len(list)
+			}
+			off += 2 + (int(list[off])<<8 | int(list[off+1]))
+		case kindPair:
+			for range 2 {
+				if off+2 > len(list) {
+					return len(list)
+				}
+				off += 2 + (int(list[off])<<8 | int(list[off+1]))
+			}
+		default:
+			return len(list)
+		}
+	}
+	return min(off, len(list))
 }
 
 // valueRules holds the properties checkValues has a rule for.
@@ -604,6 +658,7 @@ func (p *Properties) decodeProps(b []byte, off, end int, t, pt Type) (int, error
 		return off, malformed(pt, off, "MQTT-2.2.2.1", "property length runs past the packet")
 	}
 	end = off + n
+	listStart := off
 	var seen PropSet
 	allowed := allowedMask[t]
 	for off < end {
@@ -761,8 +816,8 @@ func (p *Properties) decodeProps(b []byte, off, end int, t, pt Type) (int, error
 	}
 	p.Present = seen
 	if seen&valueRules != 0 {
-		if err := p.checkValues(seen, t, pt, off); err != nil {
-			return off, err
+		if err := p.checkValues(seen, t, pt, b[listStart:end], listStart); err != nil {
+			return err.Offset, err
 		}
 	}
 	return off, nil
