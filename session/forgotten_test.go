@@ -1,6 +1,8 @@
 package session
 
 import (
+	"errors"
+	"strings"
 	"testing"
 
 	"github.com/zmqtt/zmqtt-go/codec"
@@ -69,5 +71,55 @@ func TestInboundQoS2RestoredKeepsRule(t *testing.T) {
 			h.feed(&codec.Pubrel{PacketID: 9})
 			h.expect(&codec.Pubcomp{PacketID: 9})
 		})
+	}
+}
+
+// TestStaleQoS2IdentifierSurvivesRestart: a QoS 2 PUBLISH that cannot be
+// resent (the resumed server's Maximum Packet Size is now smaller) fails,
+// but the server may hold its identifier at "PUBREC sent", so the
+// identifier stays reserved [MQTT-4.3.3-9]. Its Store record is kept for
+// that reason: a process restarted on the same Store neither reuses the
+// identifier for a new message (which the server would drop as a
+// duplicate) nor forgets the message; it resends it, DUP set, once it fits.
+func TestStaleQoS2IdentifierSurvivesRestart(t *testing.T) {
+	st := NewMemoryStore()
+	h := connected(t, Config{Version: codec.V5, Store: st}, nil)
+	big := pub("a", 2, strings.Repeat("x", 100))
+	tok := mustPublish(t, h, big)
+	sent := h.sent()
+	if len(sent) != 1 || sent[0].(*codec.Publish).PacketID != 1 {
+		t.Fatalf("sent %v, want the PUBLISH with identifier 1", sent)
+	}
+	h.s.ConnectionLost(h.now, errors.New("reset"))
+	h.events()
+	_, evs := h.connect(&codec.Connack{SessionPresent: true,
+		Props: codec.Properties{MaximumPacketSize: 64, Present: 1 << codec.PropMaximumPacketSize}})
+	var tl *TooLargeError
+	failed := false
+	for _, ev := range evs {
+		if ev.Kind == EventPublished && ev.Token == tok && errors.As(ev.Err, &tl) {
+			failed = true
+		}
+	}
+	if !failed {
+		t.Fatalf("events %v, want the publish failed with a *TooLargeError", evs)
+	}
+	state, err := st.Load()
+	if err != nil || len(state.Outbound) != 1 || state.Outbound[0].ID != 1 {
+		t.Fatalf("Store holds %+v (%v), want the record of identifier 1 kept", state.Outbound, err)
+	}
+
+	// Restart on the same Store; the server is back to no limit.
+	h2 := connected(t, Config{Version: codec.V5, Store: st}, &codec.Connack{SessionPresent: true})
+	resent := h2.sent()
+	if len(resent) != 1 {
+		t.Fatalf("after the restart the session sent %v, want the QoS 2 PUBLISH again", resent)
+	}
+	if p, ok := resent[0].(*codec.Publish); !ok || p.PacketID != 1 || !p.Dup || p.QoS != 2 {
+		t.Fatalf("resent %v, want PUBLISH id 1, QoS 2, DUP set", resent[0])
+	}
+	mustPublish(t, h2, pub("a", 2, "new"))
+	if p := h2.sent(); len(p) != 1 || p[0].(*codec.Publish).PacketID == 1 {
+		t.Fatalf("a new message was sent as %v; identifier 1 is still in use", p)
 	}
 }

@@ -363,9 +363,12 @@ func (s *Session) finishFlight(f *flight, ev Event, store bool) {
 // hold it at "PUBREC sent" and would take a new message with it for a
 // duplicate of this one and drop it [MQTT-4.3.3-9], so it stays reserved
 // (s.stale) until a CONNACK without session present says the server forgot.
+// Its Store record is kept too, so that a restarted process reserves the
+// identifier as well; it restores the message and resends it (DUP set)
+// once the server's limit allows, or fails it again here.
 func (s *Session) failResend(f *flight, err error) {
 	id, qos := f.id, f.qos
-	s.finishFlight(f, Event{Kind: EventPublished, Token: f.token, Err: err}, true)
+	s.finishFlight(f, Event{Kind: EventPublished, Token: f.token, Err: err}, qos != codec.ExactlyOnce)
 	if qos == codec.ExactlyOnce {
 		s.ids.mark(id)
 		s.stale = append(s.stale, id)
