@@ -15,11 +15,7 @@ func (p *Connack) Type() Type { return TypeConnack }
 func (p *Connack) remaining(v Version) (rem, plen int, err *Error) {
 	t := TypeConnack
 	if !ValidReason(t, v, p.ReasonCode) {
-		rule := "MQTT-3.2.2-8"
-		if v == V311 {
-			rule = "MQTT-3.2.2.3"
-		}
-		return 0, 0, encErr(ReasonProtocolError, t, rule, "reason code "+hexByte(byte(p.ReasonCode))+" is not allowed in CONNACK")
+		return 0, 0, encErr(ReasonProtocolError, t, connackCodeRule(v), "reason code "+hexByte(byte(p.ReasonCode))+" is not allowed in CONNACK")
 	}
 	if p.SessionPresent && p.ReasonCode != 0 {
 		return 0, 0, encErr(ReasonProtocolError, t, connackSPRule(v), "session present with a non-zero reason code")
@@ -34,6 +30,16 @@ func (p *Connack) remaining(v Version) (rem, plen int, err *Error) {
 		return 0, 0, err
 	}
 	return 2 + vbiLen(plen) + plen, plen, nil
+}
+
+// connackCodeRule names the rule a CONNACK code outside the version's table
+// breaks: 5.0 has a statement for it; 3.1.1 only reserves 6-255 in the
+// table of section 3.2.2.3, which has none.
+func connackCodeRule(v Version) string {
+	if v == V311 {
+		return "MQTT-3.2.2.3"
+	}
+	return "MQTT-3.2.2-8"
 }
 
 func connackSPRule(v Version) string {
@@ -90,7 +96,7 @@ func (p *Connack) decode(b []byte, h Header, v Version) error {
 	p.SessionPresent = b[off] == 1
 	p.ReasonCode = ReasonCode(b[off+1])
 	if !ValidReason(t, v, p.ReasonCode) {
-		return protocolErr(t, off+1, "MQTT-3.2.2-8", "reason code "+hexByte(b[off+1])+" is not allowed in CONNACK")
+		return protocolErr(t, off+1, connackCodeRule(v), "reason code "+hexByte(b[off+1])+" is not allowed in CONNACK")
 	}
 	if p.SessionPresent && p.ReasonCode != 0 {
 		return protocolErr(t, off, connackSPRule(v), "session present with a non-zero reason code")

@@ -133,7 +133,7 @@ var malformedCases = []malformedCase{
 
 	// CONNACK.
 	{"CONNACK reserved acknowledge flags [MQTT-3.2.2-1]", v3, 0, whex("20 02 02 00"), mal, codec.TypeConnack, "MQTT-3.2.2-1"},
-	{"CONNACK 3.1.1 return code 6 [MQTT-3.2.2.3]", v3, 0, whex("20 02 00 06"), proto, codec.TypeConnack, ""},
+	{"CONNACK 3.1.1 return code 6 [MQTT-3.2.2.3]", v3, 0, whex("20 02 00 06"), proto, codec.TypeConnack, "MQTT-3.2.2.3"},
 	{"CONNACK 3.1.1 session present with a refusal [MQTT-3.2.2-4]", v3, 0, whex("20 02 01 05"), proto, codec.TypeConnack, "MQTT-3.2.2-4"},
 	{"CONNACK 5.0 session present with a refusal [MQTT-3.2.2-6]", v5, 0, whex("20 03 01 80 00"), proto, codec.TypeConnack, "MQTT-3.2.2-6"},
 	{"CONNACK reason code 0x04 [MQTT-3.2.2-8]", v5, 0, whex("20 03 00 04 00"), proto, codec.TypeConnack, "MQTT-3.2.2-8"},
@@ -474,7 +474,7 @@ var encodeRefusals = []encodeRefusal{
 	{"content type over 65535 bytes", v5, &codec.Publish{Topic: "t", Props: codec.Properties{ContentType: longString(65536)}}, mal, ""},
 	{"user property not UTF-8 [MQTT-1.5.7-1]", v5, &codec.Publish{Topic: "t", Props: codec.Properties{User: []codec.UserProperty{{Key: "k", Value: "\xff"}}}}, mal, "MQTT-1.5.7-1"},
 	{"correlation data over 65535 bytes", v5, &codec.Publish{Topic: "t", Props: codec.Properties{CorrelationData: make([]byte, 65536)}}, mal, ""},
-	{"CONNACK 3.1.1 return code 6", v3, &codec.Connack{ReasonCode: 6}, proto, ""},
+	{"CONNACK 3.1.1 return code 6 [MQTT-3.2.2.3]", v3, &codec.Connack{ReasonCode: 6}, proto, "MQTT-3.2.2.3"},
 	{"CONNACK 5.0 reason code 0x04 [MQTT-3.2.2-8]", v5, &codec.Connack{ReasonCode: 0x04}, proto, "MQTT-3.2.2-8"},
 	{"CONNACK session present with a refusal [MQTT-3.2.2-6]", v5, &codec.Connack{SessionPresent: true, ReasonCode: 0x80}, proto, "MQTT-3.2.2-6"},
 	{"CONNACK properties on 3.1.1", v3, &codec.Connack{Props: codec.Properties{ReasonString: "r"}}, proto, ""},
