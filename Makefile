@@ -4,8 +4,9 @@ FUZZTIME  ?= 30s
 BENCHTIME ?= 1s
 COUNT     ?= 6
 BENCHSTAT ?= $(GO) run golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
+STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all test vet arch fuzz bench demo
+.PHONY: all test vet arch lint fuzz bench demo
 
 all: test
 
@@ -21,6 +22,12 @@ vet:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go') 2>/dev/null | grep -v '^testdata/'); \
 	if [ -n "$$out" ]; then echo "gofmt: unformatted files:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+
+## lint: staticcheck over the SDK and the bench module (fetched through the
+## module proxy; not part of test, so that CI does not depend on it).
+lint:
+	$(STATICCHECK) ./...
+	cd bench && $(STATICCHECK) ./...
 
 ## arch: layers import only downward (DESIGN.md section 1).
 arch:

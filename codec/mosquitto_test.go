@@ -208,14 +208,14 @@ type mosqResult struct {
 }
 
 // decodeSafe calls d.Decode and turns a panic into a value.
-func decodeSafe(d *codec.Decoder, b []byte) (p codec.Packet, n int, err error, panicked any) {
+func decodeSafe(d *codec.Decoder, b []byte) (p codec.Packet, n int, panicked any, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			panicked = r
 		}
 	}()
 	p, n, err = d.Decode(b)
-	return p, n, err, nil
+	return p, n, nil, err
 }
 
 // roundTrip re-encodes a decoded packet and decodes the encoding again; it
@@ -255,7 +255,7 @@ func roundTrip(p codec.Packet, v codec.Version, from codec.Role) (problem string
 func prefixesIncomplete(pkt []byte, v codec.Version, from codec.Role) string {
 	d := &codec.Decoder{Version: v, From: from}
 	for k := range len(pkt) {
-		if _, _, err, panicked := decodeSafe(d, pkt[:k]); panicked != nil || err != codec.ErrIncomplete {
+		if _, _, panicked, err := decodeSafe(d, pkt[:k]); panicked != nil || err != codec.ErrIncomplete {
 			return fmt.Sprintf("the first %d bytes of % x give %v (panic %v), want ErrIncomplete", k, pkt, err, panicked)
 		}
 	}
@@ -281,7 +281,7 @@ func runMosqCase(c *mosqCase) mosqResult {
 		decoded := 0
 		// Every packet takes at least two bytes, so this loop ends.
 		for len(buf) > 0 {
-			p, n, err, panicked := decodeSafe(d, buf)
+			p, n, panicked, err := decodeSafe(d, buf)
 			if panicked != nil {
 				res.problems = append(res.problems, fmt.Sprintf("Decode panics on % x: %v", buf, panicked))
 				return res
@@ -329,21 +329,23 @@ func runMosqCase(c *mosqCase) mosqResult {
 }
 
 // mosqReason returns the reason code of mosquitto's answer to the send step
-// at index step: the first "recv" after it, when that is a DISCONNECT with a
-// reason code or an MQTT 5.0 CONNACK that refuses the connection.
+// at index step: the step right after it, when that is a "recv" of a
+// DISCONNECT with a reason code or of an MQTT 5.0 CONNACK that refuses the
+// connection.
 func mosqReason(c *mosqCase, step int) (codec.ReasonCode, bool) {
-	for _, st := range c.steps[step+1:] {
-		if st.send {
-			return 0, false
-		}
-		b := st.bytes
-		switch {
-		case len(b) >= 3 && b[0] == 0xE0 && b[1] >= 1:
-			return codec.ReasonCode(b[2]), true
-		case c.ver == 5 && len(b) >= 4 && b[0] == 0x20 && b[3] >= 0x80:
-			return codec.ReasonCode(b[3]), true
-		}
+	if step+1 >= len(c.steps) {
 		return 0, false
+	}
+	st := c.steps[step+1]
+	if st.send {
+		return 0, false
+	}
+	b := st.bytes
+	switch {
+	case len(b) >= 3 && b[0] == 0xE0 && b[1] >= 1:
+		return codec.ReasonCode(b[2]), true
+	case c.ver == 5 && len(b) >= 4 && b[0] == 0x20 && b[3] >= 0x80:
+		return codec.ReasonCode(b[3]), true
 	}
 	return 0, false
 }

@@ -89,15 +89,6 @@ func readUint16(b []byte, off, end int) (uint16, int, bool) {
 	return uint16(b[off])<<8 | uint16(b[off+1]), off + 2, true
 }
 
-// readUint32 reads a Four Byte Integer.
-func readUint32(b []byte, off, end int) (uint32, int, bool) {
-	if end-off < 4 {
-		return 0, off, false
-	}
-	v := uint32(b[off])<<24 | uint32(b[off+1])<<16 | uint32(b[off+2])<<8 | uint32(b[off+3])
-	return v, off + 4, true
-}
-
 // readBytes reads a two-byte length and that many bytes. The result aliases b.
 func readBytes(b []byte, off, end int) ([]byte, int, bool) {
 	if end-off < 2 {

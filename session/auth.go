@@ -34,13 +34,6 @@ func (e *authError) Error() string {
 func (e *authError) Unwrap() error        { return e.err }
 func (e *authError) Is(target error) bool { return target == ErrAuth }
 
-func (s *Session) method() string {
-	if a := s.cfg.Authenticator; a != nil {
-		return a.Method()
-	}
-	return ""
-}
-
 // finishConnectAuth checks the authentication part of a successful CONNACK.
 func (s *Session) finishConnectAuth(now time.Time, p *codec.Connack) error {
 	a := s.cfg.Authenticator
