@@ -189,12 +189,18 @@ func (c *core) await(ctx context.Context, ch chan result, cancel func()) (result
 		return r, r.err
 	case <-ctx.Done():
 		if cancel != nil {
-			select {
-			case c.cmds <- cancel:
-			case <-c.exited:
-			}
+			c.post(cancel)
 		}
 		return result{}, ctx.Err()
+	}
+}
+
+// post hands fn to the loop without waiting for it to run; it does nothing
+// once the loop has exited.
+func (c *core) post(fn func()) {
+	select {
+	case c.cmds <- fn:
+	case <-c.exited:
 	}
 }
 

@@ -149,14 +149,9 @@ func (c *core) publish(ctx context.Context, topic string, payload []byte, op *pu
 		op.release()
 		return result{}, err
 	}
-	select {
-	case c.cmds <- op.exec:
-	case <-c.exited:
+	if err := c.call(ctx, op.exec); err != nil {
 		op.release()
-		return result{}, c.terminal()
-	case <-ctx.Done():
-		op.release()
-		return result{}, ctx.Err()
+		return result{}, err
 	}
 	select {
 	case <-op.ran:
@@ -173,14 +168,13 @@ func (c *core) publish(ctx context.Context, topic string, payload []byte, op *pu
 		op.release()
 		return r, r.err
 	case <-ctx.Done():
-		select {
-		case c.cmds <- func() {
+		// Built here, not up front as await's cancel: the closure is an
+		// allocation that only this path should pay.
+		c.post(func() {
 			if c.s.Cancel(tok) {
 				delete(c.waiters, tok)
 			}
-		}:
-		case <-c.exited:
-		}
+		})
 		return result{}, ctx.Err()
 	}
 }

@@ -221,9 +221,24 @@ func (r *Requester) Close(ctx context.Context) error {
 	return err
 }
 
+// ErrorProperty is the user property of an error reply: a Responder sends
+// it, with the error's text, in place of a reply it could not give.
+const ErrorProperty = "error"
+
+// ReplyError reports whether reply is an error reply (see Handler and
+// Responder.Serve) and returns its text.
+func ReplyError(reply client.Message) (string, bool) {
+	for _, u := range reply.Properties.User {
+		if u.Key == ErrorProperty {
+			return u.Value, true
+		}
+	}
+	return "", false
+}
+
 // Handler answers one request. It returns the reply's payload, and may add
 // publish options (a content type, user properties); returning an error
-// sends a reply with an empty payload and a user property "error" that
+// sends a reply with an empty payload and a user property ErrorProperty that
 // holds the error's text, so the requester does not wait in vain.
 type Handler func(ctx context.Context, req client.Message) ([]byte, []client.PublishOption5, error)
 
@@ -289,12 +304,12 @@ func (s *Responder) Serve(ctx context.Context) error {
 		all = append(all, opts...)
 		if herr != nil {
 			payload = nil
-			all = append(all, client.UserProperty("error", herr.Error()))
+			all = append(all, client.UserProperty(ErrorProperty, herr.Error()))
 		}
 		_, err = s.c.Publish(ctx, req.Properties.ResponseTopic, payload, all...)
 		if err != nil && herr == nil && ctx.Err() == nil && !errors.Is(err, client.ErrClosed) {
 			// The reply was refused: tell the requester why instead.
-			all = append(all[:base], client.UserProperty("error", "reply not sent: "+err.Error()))
+			all = append(all[:base], client.UserProperty(ErrorProperty, "reply not sent: "+err.Error()))
 			_, err = s.c.Publish(ctx, req.Properties.ResponseTopic, nil, all...)
 		}
 		switch {

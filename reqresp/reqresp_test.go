@@ -334,13 +334,7 @@ func TestHandlerError(t *testing.T) {
 	if len(m.Payload) != 0 {
 		t.Errorf("error reply payload %q, want empty", m.Payload)
 	}
-	var msg string
-	for _, u := range m.Properties.User {
-		if u.Key == "error" {
-			msg = u.Value
-		}
-	}
-	if msg != "no such item" {
+	if msg, ok := reqresp.ReplyError(m); !ok || msg != "no such item" {
 		t.Errorf("error reply user properties %v, want error=no such item", m.Properties.User)
 	}
 	if n := resp.Ignored(); n != 1 {
@@ -649,12 +643,7 @@ func TestReplyNotPublished(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var msg string
-	for _, u := range m.Properties.User {
-		if u.Key == "error" {
-			msg = u.Value
-		}
-	}
+	msg, _ := reqresp.ReplyError(m)
 	if len(m.Payload) != 0 || !strings.HasPrefix(msg, "reply not sent: ") || !strings.Contains(msg, "maximum packet size") {
 		t.Errorf("oversize reply: payload %d bytes, error property %q; want an empty error reply naming the size", len(m.Payload), msg)
 	}
@@ -670,6 +659,9 @@ func TestReplyNotPublished(t *testing.T) {
 	m, err = r.Request(ctx, "svc/size", []byte("small"), client.AtLeastOnce)
 	if err != nil || string(m.Payload) != "small" {
 		t.Fatalf("request after the refused reply: %q, %v; want the echo", m.Payload, err)
+	}
+	if msg, ok := reqresp.ReplyError(m); ok {
+		t.Errorf("a plain reply is taken for an error reply %q", msg)
 	}
 	if n := resp.Failed(); n != 1 {
 		t.Errorf("Failed = %d, want 1 (the reply to denied/reply)", n)

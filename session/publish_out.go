@@ -1,6 +1,7 @@
 package session
 
 import (
+	"slices"
 	"time"
 
 	"github.com/zmqtt/zmqtt-go/codec"
@@ -171,9 +172,7 @@ func (s *Session) checkPublish(qos codec.QoS, retain bool) error {
 func (s *Session) Cancel(t Token) bool {
 	for i := s.qhead; i < len(s.queue); i++ {
 		if f := s.queue[i]; f.token == t {
-			copy(s.queue[i:], s.queue[i+1:])
-			s.queue[len(s.queue)-1] = nil
-			s.queue = s.queue[:len(s.queue)-1]
+			s.queue = slices.Delete(s.queue, i, i+1)
 			if s.qhead == len(s.queue) {
 				s.queue, s.qhead = s.queue[:0], 0
 			}

@@ -122,12 +122,6 @@ func testCtx(t *testing.T, d time.Duration) context.Context {
 	return ctx
 }
 
-// startBroker starts a private Mosquitto for t (brokertest.Start).
-func startBroker(t *testing.T, cfg ...brokertest.Config) *brokertest.Broker {
-	t.Helper()
-	return brokertest.Start(t, cfg...)
-}
-
 // result is what a finished zmqtt run left behind.
 type result struct {
 	args   []string
@@ -348,7 +342,7 @@ func subscribed(ctx context.Context, t *testing.T, conn []string, base string, s
 // --url.
 func TestPubSubRoundTrip(t *testing.T) {
 	t.Parallel()
-	b := startBroker(t)
+	b := brokertest.Start(t)
 	for _, v := range []string{"311", "5"} {
 		for q := range 3 {
 			for _, via := range []string{"host-port", "url"} {
@@ -417,7 +411,7 @@ func TestPubSubRoundTrip(t *testing.T) {
 // and the errors of a TLS connection that cannot be trusted.
 func TestTransports(t *testing.T) {
 	t.Parallel()
-	b := startBroker(t)
+	b := brokertest.Start(t)
 	ca := []string{"--cafile", b.CAFile()}
 
 	// roundTrip subscribes to base/# by subConn and publishes to base/msg
@@ -486,7 +480,7 @@ func TestTransports(t *testing.T) {
 // 3. pub -l publishes each line of standard input, in order.
 func TestPubLines(t *testing.T) {
 	t.Parallel()
-	b := startBroker(t)
+	b := brokertest.Start(t)
 	ctx := testCtx(t, testTimeout)
 	conn := hostPort(b)
 	sub, first := subscribed(ctx, t, conn, "lines", "-v", "-C", "5", "-q", "1")
@@ -509,7 +503,7 @@ func TestPubLines(t *testing.T) {
 // 3. pub -f publishes the bytes of a file, whatever they are.
 func TestPubFile(t *testing.T) {
 	t.Parallel()
-	b := startBroker(t)
+	b := brokertest.Start(t)
 	conn := hostPort(b)
 	dir := t.TempDir()
 
@@ -595,7 +589,7 @@ func checkJSON(t *testing.T, line, topic, payload string, qos int, retain bool) 
 // 4. sub --json prints one JSON object per message.
 func TestSubJSON(t *testing.T) {
 	t.Parallel()
-	b := startBroker(t)
+	b := brokertest.Start(t)
 	for _, v := range []string{"311", "5"} {
 		t.Run("V"+v, func(t *testing.T) {
 			t.Parallel()
@@ -627,7 +621,7 @@ func TestSubJSON(t *testing.T) {
 // retained; an empty retained message removes it.
 func TestRetained(t *testing.T) {
 	t.Parallel()
-	b := startBroker(t)
+	b := brokertest.Start(t)
 	ctx := testCtx(t, testTimeout)
 	conn := hostPort(b)
 	mustRun(ctx, t, nil, args([]string{"pub", "-t", "keep/this", "-m", "kept", "-r", "-q", "1"}, conn)...)
@@ -668,7 +662,7 @@ func request(ctx context.Context, t *testing.T, srv *proc, req ...string) result
 // 5. req and serve (MQTT 5.0).
 func TestReqServe(t *testing.T) {
 	t.Parallel()
-	b := startBroker(t)
+	b := brokertest.Start(t)
 	conn := hostPort(b)
 	lookPath := func(t *testing.T, name string) {
 		if _, err := exec.LookPath(name); err != nil {
@@ -767,7 +761,7 @@ func freePort(t *testing.T) int {
 // 6. Exit status and the one-line error.
 func TestErrors(t *testing.T) {
 	t.Parallel()
-	b := startBroker(t)
+	b := brokertest.Start(t)
 	conn := hostPort(b)
 
 	t.Run("connection refused", func(t *testing.T) {
@@ -784,7 +778,7 @@ func TestErrors(t *testing.T) {
 	})
 	t.Run("credentials", func(t *testing.T) {
 		t.Parallel()
-		auth := startBroker(t, brokertest.Config{Users: map[string]string{"alice": "secret"}})
+		auth := brokertest.Start(t, brokertest.Config{Users: map[string]string{"alice": "secret"}})
 		ctx := testCtx(t, testTimeout)
 		ac := hostPort(auth)
 		mustRun(ctx, t, nil, args([]string{"pub", "-t", "x", "-m", "y", "-u", "alice", "-P", "secret"}, ac)...)
@@ -881,7 +875,7 @@ func TestDemo(t *testing.T) {
 // 8. bench with small numbers reports throughput and latency.
 func TestBench(t *testing.T) {
 	t.Parallel()
-	b := startBroker(t)
+	b := brokertest.Start(t)
 	for _, c := range []struct {
 		name             string
 		flags            []string

@@ -43,10 +43,8 @@ func cmdReq(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 		return err
 	}
-	for _, u := range reply.Properties.User {
-		if u.Key == "error" {
-			return fmt.Errorf("the responder failed: %s", u.Value)
-		}
+	if msg, ok := reqresp.ReplyError(reply); ok {
+		return fmt.Errorf("the responder failed: %s", msg)
 	}
 	fmt.Fprintf(stdout, "%s\n", reply.Payload)
 	return nil
