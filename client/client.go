@@ -62,21 +62,28 @@ func New5WithStateFunc(cfg Config5, f func(StateChange)) (*Client5, error) {
 	return &Client5{c: c}, nil
 }
 
-// Connect dials the broker and waits for the CONNACK, retrying as the
-// reconnect policy allows. From then on the client reconnects by itself
-// after a connection loss. If ctx ends first, the client is closed and
-// ctx's error returned. Errors: a *ReasonError for a refused CONNACK that is
-// not worth retrying (bad credentials, ...), the last attempt's error
-// wrapped with ErrClosed when the policy gives up, ErrClosed.
+// Connect dials the broker (walking the server list) and waits for the
+// first CONNACK, retrying as the reconnect policy allows: by default until
+// ctx ends. From then on the client reconnects by itself after a
+// connection loss. If ctx ends first, the client is closed and a
+// *ConnectError returned, which matches ctx's error and the last attempt's
+// (a refused dial, a TLS error, a CONNACK code) with errors.Is and
+// errors.As. An error no retry can fix ends Connect at once, wrapped with
+// ErrClosed: a *ReasonError for a refused CONNACK (bad credentials, ...;
+// one from a broker that does not speak MQTT 5.0 also matches
+// ErrUnsupportedVersion), a certificate error, a *transport.URLError.
+// ErrClosed after Disconnect.
 func (c *Client) Connect(ctx context.Context) error { return c.c.connect(ctx) }
 
 // Connect is Client.Connect for MQTT 5.0.
 func (c *Client5) Connect(ctx context.Context) error { return c.c.connect(ctx) }
 
 // Disconnect sends DISCONNECT, closes the connection and the client: every
-// waiting call and Subscription then returns ErrClosed. It waits for the
-// client's goroutines until ctx is done, and never hangs on a dead peer.
-// Calling it again returns nil.
+// waiting call and Subscription then returns ErrClosed. It never hangs,
+// whatever ctx: the client is always closed and its goroutines have exited
+// when Disconnect returns. It returns ctx's error when ctx ended before the
+// DISCONNECT was written (the connection is then cut, and the broker
+// publishes the will), else nil. Calling it again returns nil.
 func (c *Client) Disconnect(ctx context.Context) error { return c.c.close(ctx, nil, nil) }
 
 // Disconnect is Client.Disconnect for MQTT 5.0, with an optional reason
@@ -102,7 +109,9 @@ func (c *Client5) Disconnect(ctx context.Context, reason codec.ReasonCode, props
 func (c *Client) Publish(ctx context.Context, topic string, payload []byte, opts ...PublishOption) error {
 	op := c.c.getPubOp()
 	for _, o := range opts {
-		o.applyPub(&op.r)
+		if o != nil {
+			o.applyPub(&op.r)
+		}
 	}
 	_, err := c.c.publish(ctx, topic, payload, op)
 	return err
@@ -122,7 +131,9 @@ type PubAck struct {
 func (c *Client5) Publish(ctx context.Context, topic string, payload []byte, opts ...PublishOption5) (PubAck, error) {
 	op := c.c.getPubOp()
 	for _, o := range opts {
-		o.applyPub5(&op.r)
+		if o != nil {
+			o.applyPub5(&op.r)
+		}
 	}
 	res, err := c.c.publish(ctx, topic, payload, op)
 	return PubAck{Code: res.code, Props: res.props}, err
@@ -137,7 +148,9 @@ func (c *Client5) Publish(ctx context.Context, topic string, payload []byte, opt
 func (c *Client) Subscribe(ctx context.Context, filters []string, opts ...SubscribeOption) (*Subscription, error) {
 	var r subReq
 	for _, o := range opts {
-		o.applySub(&r)
+		if o != nil {
+			o.applySub(&r)
+		}
 	}
 	return c.c.subscribe(ctx, filters, &r)
 }
@@ -148,7 +161,9 @@ func (c *Client) Subscribe(ctx context.Context, filters []string, opts ...Subscr
 func (c *Client5) Subscribe(ctx context.Context, filters []string, opts ...SubscribeOption5) (*Subscription, error) {
 	var r subReq
 	for _, o := range opts {
-		o.applySub5(&r)
+		if o != nil {
+			o.applySub5(&r)
+		}
 	}
 	return c.c.subscribe(ctx, filters, &r)
 }

@@ -290,8 +290,8 @@ func TestReconnectResendsQoS1(t *testing.T) {
 		p.conn.Close() // the network fails before the PUBACK
 		lost := time.Now()
 		p2 := n.accept()
-		if d := time.Since(lost); d != time.Second {
-			t.Fatalf("reconnected after %v, want the initial delay of 1s", d)
+		if d := time.Since(lost); d != DefaultInitialDelay {
+			t.Fatalf("reconnected after %v, want the default initial delay of 250ms", d)
 		}
 		cp := p2.handshake(&codec.Connack{SessionPresent: true})
 		if cp.CleanStart {

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -14,15 +15,27 @@ import (
 	"github.com/zmqtt/zmqtt-go/transport"
 )
 
-// Config configures a client of either version. Zero values are the seed's
-// defaults, noted on each field.
+// Config configures a client of either version. Zero values are the
+// defaults noted on each field; each default is chosen for a service that
+// runs for months (see the package documentation, "Running in production").
 type Config struct {
 	// URL names the broker: mqtt:// or tcp:// (port 1883), mqtts://, ssl://
-	// or tls:// (8883), ws:// or wss:// (80/443), unix:///path. Required
-	// unless Dial is set. User information in the URL
-	// (mqtt://user:pass@host) supplies Username and Password when those
-	// are not set; logs show the URL without it.
+	// or tls:// (8883), ws:// or wss:// (80/443), unix:///path. User
+	// information in the URL (mqtt://user:pass@host) supplies Username and
+	// Password when those are not set; logs show the URL without it. URL
+	// and Servers together must name at least one broker unless Dial is
+	// set. New refuses a URL that can never be dialled with a *ConfigError.
 	URL string
+	// Servers lists more brokers, for a cluster: the client tries URL (when
+	// set) and then Servers in order, moving to the next one after a failed
+	// attempt and staying on the one that works. Each entry has its own
+	// scheme; TLS, credentials and every other option are shared. Within
+	// one round of the list the next server is tried at once; the reconnect
+	// delay applies between rounds. An MQTT 5.0 Server Reference (CONNACK or
+	// DISCONNECT with 0x9C Use another server or 0x9D Server moved) is
+	// tried next, with the same TLS settings; a reference that would drop
+	// TLS is ignored.
+	Servers []string
 	// ClientID is the client identifier; empty lets the broker assign one,
 	// which is then reused on every reconnect.
 	ClientID string
@@ -39,16 +52,34 @@ type Config struct {
 	// TLS configures mqtts:// and wss://; nil means the system roots with
 	// verification on.
 	TLS *tls.Config
-	// Reconnect is the reconnect policy; see ReconnectPolicy for defaults.
+	// Reconnect is the reconnect policy; the default retries without limit
+	// (see ReconnectPolicy).
 	Reconnect ReconnectPolicy
 	// Dial replaces the dialer: it returns a connected byte stream to the
 	// broker (for example through a proxy, or a net.Conn the caller already
-	// has). URL is then only used in logs.
+	// has). URL and Servers are then only used in logs, and Server
+	// References are not followed.
 	Dial func(ctx context.Context) (net.Conn, error)
+	// NetDial, when set, opens the byte stream under TLS and WebSocket for
+	// the URL and Servers entries (network "tcp" or "unix", addr
+	// "host:port" or a socket path): for a proxy, a custom resolver or a
+	// socket option. Unlike Dial, the server list, the schemes and Server
+	// References keep working.
+	NetDial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// OnStateChange is called, in order and on a goroutine of the client's,
+	// at every change of connection state, with the server concerned. It
+	// must return promptly: the client closes only after it has returned.
+	OnStateChange func(StateChange)
 	// ConnectTimeout bounds the wait for CONNACK after the transport is up;
 	// default 30 s.
 	ConnectTimeout time.Duration
-	// PingTimeout bounds the wait for PINGRESP; default the keep alive.
+	// PingTimeout is how long the client waits, with a PINGREQ outstanding,
+	// for any packet from the broker before it declares the connection
+	// dead; default half the keep alive in force (at least 500 ms). Any
+	// packet received counts as a sign of life, so a busy link is never
+	// dropped for a PINGRESP queued behind messages; a PINGREQ goes out
+	// when either direction has been quiet for the keep alive. A dead link
+	// is therefore noticed within 1.5x the keep alive.
 	PingTimeout time.Duration
 	// MaxQueued bounds the publishes waiting for the connection or for send
 	// quota; default 1000. Publish fails with ErrQueueFull beyond it.
@@ -111,32 +142,53 @@ type Config5 struct {
 	Authenticator session.Authenticator
 }
 
-// ReconnectPolicy says when to connect again after a failure. The defaults
-// are the seed's: initial delay 1 s, maximum delay 60 s, factor 2, five
-// attempts, plus full jitter (each delay is drawn uniformly between half the
-// nominal delay and the nominal delay).
+// ReconnectPolicy says when to connect again after a failure. The zero
+// value is the default, chosen for services that run for months: retry
+// without limit; between rounds of the server list wait InitialDelay (250
+// ms), doubling up to MaxDelay (30 s), each delay drawn uniformly from the
+// upper half of its nominal value (so a fleet does not reconnect in step,
+// and a delay never collapses to zero). The delays start over only once a
+// connection has stayed up for StableAfter (10 s) or the current delay,
+// whichever is longer, so a broker that accepts and at once drops the
+// connection cannot drive a tight loop.
+//
+// Whatever the policy, an error a retry cannot fix ends the client at
+// once: an unusable URL, refused credentials or client identifier, an
+// unsupported protocol version, a ban, a certificate error, another client
+// taking the session over.
 type ReconnectPolicy struct {
 	// Disabled turns reconnecting off: the first failure is final.
 	Disabled bool
-	// InitialDelay is the delay before the first retry; default 1 s.
+	// InitialDelay is the delay before the first retry; default 250 ms.
 	InitialDelay time.Duration
-	// MaxDelay caps the delay; default 60 s.
+	// MaxDelay caps the delay; default 30 s.
 	MaxDelay time.Duration
-	// Factor multiplies the delay after each failed attempt; default 2.
+	// Factor multiplies the delay after each failed round; default 2.
 	Factor float64
-	// MaxAttempts bounds the attempts in a row (1 = one try); default 5.
-	// Negative means unlimited.
+	// MaxAttempts, when positive, gives up after that many failed attempts
+	// in a row (1 = one try). Zero (the default) or negative retries
+	// without limit: giving up is something to ask for.
 	MaxAttempts int
+	// StableAfter is how long a connection must stay up before the delays
+	// start over; default 10 s (the current delay, when that is longer).
+	StableAfter time.Duration
 	// NoJitter uses the nominal delays as they are.
 	NoJitter bool
 }
 
+// The defaults of ReconnectPolicy.
+const (
+	DefaultInitialDelay = 250 * time.Millisecond
+	DefaultMaxDelay     = 30 * time.Second
+	DefaultStableAfter  = 10 * time.Second
+)
+
 func (p *ReconnectPolicy) normalize() {
 	if p.InitialDelay <= 0 {
-		p.InitialDelay = time.Second
+		p.InitialDelay = DefaultInitialDelay
 	}
 	if p.MaxDelay <= 0 {
-		p.MaxDelay = 60 * time.Second
+		p.MaxDelay = DefaultMaxDelay
 	}
 	if p.MaxDelay < p.InitialDelay {
 		p.MaxDelay = p.InitialDelay
@@ -144,15 +196,18 @@ func (p *ReconnectPolicy) normalize() {
 	if p.Factor < 1 {
 		p.Factor = 2
 	}
-	if p.MaxAttempts == 0 {
-		p.MaxAttempts = 5
+	if p.StableAfter <= 0 {
+		p.StableAfter = DefaultStableAfter
+	}
+	if p.MaxAttempts < 0 {
+		p.MaxAttempts = 0
 	}
 	if p.Disabled {
 		p.MaxAttempts = 1
 	}
 }
 
-// delay returns the delay before attempt n (n >= 1 failed attempts so far),
+// delay returns the delay before round n+1 (n >= 1 failed rounds so far),
 // jittered with r in [0, 1).
 func (p *ReconnectPolicy) delay(n int, r float64) time.Duration {
 	d := float64(p.InitialDelay)
@@ -166,6 +221,44 @@ func (p *ReconnectPolicy) delay(n int, r float64) time.Duration {
 		d = d/2 + d/2*r
 	}
 	return time.Duration(d)
+}
+
+// servers returns the broker URLs of c: URL, then Servers.
+func (c *Config) servers() []string {
+	var list []string
+	if c.URL != "" {
+		list = append(list, c.URL)
+	}
+	return append(list, c.Servers...)
+}
+
+// check validates the parts of c that the session does not: every server
+// URL must be one the transport can dial.
+func (c *Config) check() error {
+	list := c.servers()
+	if len(list) == 0 && c.Dial == nil {
+		return &session.ConfigError{Field: "URL", Msg: "a broker URL, a Servers list or a Dial function is required"}
+	}
+	if c.Dial != nil {
+		return nil // the URLs only name the server in logs
+	}
+	for i, u := range list {
+		if err := transport.CheckURL(u); err != nil {
+			field := "URL"
+			if c.URL == "" || i > 0 {
+				field = "Servers[" + strconv.Itoa(i-btoi(c.URL != "")) + "]"
+			}
+			return &session.ConfigError{Field: field, Msg: err.Error()}
+		}
+	}
+	return nil
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // sessionConfig builds the session configuration of a client.
@@ -216,17 +309,6 @@ func (c *Config5) sessionConfig() session.Config {
 		sc.Will.Props = c.WillProperties
 	}
 	return sc
-}
-
-// dialer returns the function that opens a connection.
-func (c *Config) dialer() func(ctx context.Context) (net.Conn, error) {
-	if c.Dial != nil {
-		return c.Dial
-	}
-	url, tlsConf := c.URL, c.TLS
-	return func(ctx context.Context) (net.Conn, error) {
-		return transport.Dial(ctx, url, &transport.Options{TLSConfig: tlsConf})
-	}
 }
 
 // credentials returns the user name and password: the fields, else the

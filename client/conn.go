@@ -214,6 +214,7 @@ func (c *core) teardown() {
 		return
 	}
 	c.conn = nil
+	c.live.CompareAndSwap(cs, nil)
 	close(cs.done)
 	cs.conn.Close()
 	<-cs.rExit

@@ -7,12 +7,16 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"net/url"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/zmqtt/zmqtt-go/codec"
 	"github.com/zmqtt/zmqtt-go/session"
+	"github.com/zmqtt/zmqtt-go/transport"
 )
 
 // core is the machinery both client types share. Its goroutines:
@@ -28,19 +32,19 @@ import (
 //   - writer (one per connection): writes the byte batches the loop hands
 //     it (several packets per write). It exits when the connection closes.
 //   - dialer (one per attempt): opens the transport and reports the result.
-//     It exits when dialing ends; its context is canceled at close.
+//     It exits when dialing ends (its context is canceled at close); a
+//     connection it opens after the loop has exited is closed.
 //   - notifier (one per client): runs the user's callbacks (OnUnrouted,
 //     OnStateChange) in order, outside any lock. It exits at close.
 //
 // User calls hand a function to the loop and wait for its result with their
 // context; every waiter is resolved exactly once.
 type core struct {
-	v      codec.Version
-	cfg    Config
-	dial   func(ctx context.Context) (net.Conn, error)
-	log    *slog.Logger
-	logURL string // cfg.URL without user information
-	retry  ReconnectPolicy
+	v       codec.Version
+	cfg     Config
+	log     *slog.Logger
+	retry   ReconnectPolicy
+	servers []string // the broker URLs, walked on failed attempts
 
 	cmds   chan func()   // user calls for the loop
 	pubOps sync.Pool     // of *pubOp, per client: see getPubOp
@@ -54,6 +58,8 @@ type core struct {
 	state    atomic.Int32
 	closeErr atomic.Pointer[error]
 	unrouted atomic.Uint64
+	lastFail atomic.Pointer[attemptFailure] // the last failed attempt
+	live     atomic.Pointer[connState]      // the connection, for an abort by Disconnect
 
 	notes notifier
 
@@ -65,7 +71,14 @@ type core struct {
 	dialCancel context.CancelFunc
 	dialCh     chan dialResult
 	retryTimer *time.Timer
-	attempts   int
+	attempts   int           // failed attempts in a row
+	rounds     int           // failed rounds of the server list in a row
+	srv        int           // index in servers of the server in use or tried
+	roundStart int           // where the current round of the list began
+	redirect   string        // a Server Reference to try next
+	dialURL    string        // the server of the attempt in progress or the connection
+	upSince    time.Time     // when the connection's CONNACK came; zero when not connected
+	curDelay   time.Duration // the last reconnect delay
 	closing    bool
 	closeWait  []chan error
 	connWait   []chan error
@@ -116,16 +129,57 @@ func (s State) String() string {
 	return "state?"
 }
 
-// StateChange reports a change of connection state: the new state and, for
-// a lost or failed connection, why.
+// StateChange reports a change of connection state: the new state, the
+// server concerned (the one being dialled, connected to, or just lost;
+// shown without user information) and, for a lost or failed connection,
+// why.
 type StateChange struct {
-	State State
-	Err   error
+	State  State
+	Server string
+	Err    error
+}
+
+// attemptFailure is the last failed attempt, for Connect's error.
+type attemptFailure struct {
+	err      error
+	server   string
+	attempts int
+}
+
+// ConnectError is Connect's error when its context ends before a CONNACK:
+// it carries the context's error and the error of the last failed attempt
+// (a refused dial, a TLS or WebSocket handshake, a CONNACK, a timeout), and
+// errors.Is and errors.As match either.
+type ConnectError struct {
+	Ctx      error  // the context's error
+	Last     error  // the last attempt's error; nil when none had failed yet
+	Server   string // the server of the last attempt, without user information
+	Attempts int    // failed attempts
+}
+
+// Error says why Connect gave up and what the last attempt met.
+func (e *ConnectError) Error() string {
+	s := "zmqtt: connect: " + e.Ctx.Error()
+	if e.Last == nil {
+		return s + " before any attempt failed"
+	}
+	return s + " after " + strconv.Itoa(e.Attempts) + " failed attempt(s); last, to " + e.Server + ": " + e.Last.Error()
+}
+
+// Unwrap returns the context's error and the last attempt's.
+func (e *ConnectError) Unwrap() []error {
+	if e.Last == nil {
+		return []error{e.Ctx}
+	}
+	return []error{e.Ctx, e.Last}
 }
 
 func newCore(v codec.Version, cfg Config, sc session.Config, onState func(StateChange)) (*core, error) {
-	if cfg.URL == "" && cfg.Dial == nil {
-		return nil, &session.ConfigError{Field: "URL", Msg: "a broker URL or a Dial function is required"}
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	if onState == nil {
+		onState = cfg.OnStateChange
 	}
 	s, err := session.New(sc)
 	if err != nil {
@@ -138,8 +192,7 @@ func newCore(v codec.Version, cfg Config, sc session.Config, onState func(StateC
 	c := &core{
 		v:       v,
 		cfg:     cfg,
-		dial:    cfg.dialer(),
-		logURL:  redactedURL(cfg.URL),
+		servers: cfg.servers(),
 		log:     log.With("client", sc.ClientID),
 		retry:   cfg.Reconnect,
 		cmds:    make(chan func()),
@@ -225,7 +278,7 @@ func (c *core) setState(st State, err error) {
 	if State(c.state.Swap(int32(st))) == st && err == nil {
 		return
 	}
-	c.notes.state(StateChange{State: st, Err: err})
+	c.notes.state(StateChange{State: st, Server: redactedURL(c.dialURL), Err: err})
 }
 
 // loop is the client's owner goroutine; see the type's comment.
@@ -264,6 +317,10 @@ func (c *core) loop() {
 		case <-c.wake:
 			c.applyAcks()
 		case <-tc:
+			// Bytes that arrived are a sign of life: apply them before a
+			// deadline, or a loop that was slow to run would blame the
+			// broker for its own delay.
+			c.readReady()
 			c.s.HandleTimeout(time.Now())
 		case <-retry:
 			c.retryTimer = nil
@@ -280,10 +337,23 @@ func (c *core) loop() {
 	}
 }
 
-// shouldExit reports whether the loop is done: closing, with no connection,
-// no dial in progress and nothing left to write.
+// readReady applies every chunk the reader has ready, without waiting.
+func (c *core) readReady() {
+	for c.conn != nil {
+		select {
+		case ch := <-c.conn.readCh:
+			c.onRead(ch)
+		default:
+			return
+		}
+	}
+}
+
+// shouldExit reports whether the loop is done: closing, with no connection
+// and nothing left to write. A dial in progress has been canceled; its
+// goroutine closes what it opens once the loop is gone.
 func (c *core) shouldExit() bool {
-	return c.closing && c.conn == nil && !c.dialing
+	return c.closing && c.conn == nil
 }
 
 // startConnect begins connecting (the first attempt of Connect).
@@ -299,13 +369,37 @@ func (c *core) startDial() {
 	c.gen++
 	gen := c.gen
 	c.dialing = true
+	dial := c.nextDial()
 	c.setState(StateConnecting, nil)
+	c.log.Debug("connecting", "url", redactedURL(c.dialURL), "attempt", c.attempts+1)
 	ctx, cancel := context.WithCancel(context.Background())
 	c.dialCancel = cancel
 	go func() {
-		conn, err := c.dial(ctx)
-		c.dialCh <- dialResult{gen: gen, conn: conn, err: err}
+		conn, err := dial(ctx)
+		select {
+		case c.dialCh <- dialResult{gen: gen, conn: conn, err: err}:
+		case <-c.exited:
+			if conn != nil {
+				conn.Close()
+			}
+		}
 	}()
+}
+
+// nextDial picks the server of the next attempt (a Server Reference first,
+// else the current entry of the list) and returns its dial function.
+func (c *core) nextDial() func(context.Context) (net.Conn, error) {
+	switch {
+	case c.redirect != "":
+		c.dialURL, c.redirect = c.redirect, ""
+	case len(c.servers) > 0:
+		c.dialURL = c.servers[c.srv]
+	}
+	if c.cfg.Dial != nil {
+		return c.cfg.Dial
+	}
+	url, opts := c.dialURL, &transport.Options{TLSConfig: c.cfg.TLS, Dialer: c.cfg.NetDial}
+	return func(ctx context.Context) (net.Conn, error) { return transport.Dial(ctx, url, opts) }
 }
 
 func (c *core) onDialed(d dialResult) {
@@ -314,6 +408,9 @@ func (c *core) onDialed(d dialResult) {
 		c.dialCancel()
 		c.dialCancel = nil
 	}
+	if d.err == nil && d.conn == nil {
+		d.err = errors.New("zmqtt: Dial returned no connection and no error")
+	}
 	if d.err != nil || c.closing {
 		if d.conn != nil {
 			d.conn.Close()
@@ -321,35 +418,140 @@ func (c *core) onDialed(d dialResult) {
 		if c.closing {
 			return
 		}
-		c.log.Warn("dial failed", "url", c.logURL, "err", d.err)
+		c.log.Warn("dial failed", "url", redactedURL(c.dialURL), "err", d.err)
 		c.failed(d.err)
 		return
 	}
 	c.conn = newConnState(d.conn, c.gen)
+	c.live.Store(c.conn)
 	if err := c.s.Connect(time.Now()); err != nil {
 		c.teardown()
 		c.failed(err)
 		return
 	}
-	c.log.Debug("transport connected", "url", c.logURL)
+	c.log.Debug("transport connected", "url", redactedURL(c.dialURL))
 }
 
 // failed handles an attempt that failed or a connection that ended: it
-// schedules the next attempt, or gives up.
+// schedules the next attempt, or gives up. See ReconnectPolicy for the
+// rules: the next server of the list is tried at once within a round, the
+// backoff delay applies between rounds, and the delays start over only
+// after a connection that stayed up for StableAfter (or the current delay).
 func (c *core) failed(err error) {
+	wasUp := !c.upSince.IsZero()
+	stable := wasUp && time.Since(c.upSince) >= max(c.retry.StableAfter, c.curDelay)
+	c.upSince = time.Time{}
+	if stable {
+		c.attempts, c.rounds, c.curDelay = 0, 0, 0
+		c.roundStart = c.srv
+	}
 	c.attempts++
+	server := redactedURL(c.dialURL)
+	c.lastFail.Store(&attemptFailure{err: err, server: server, attempts: c.attempts})
 	if c.closing {
 		return
 	}
 	if !retryable(err) || c.retry.MaxAttempts > 0 && c.attempts >= c.retry.MaxAttempts {
-		c.log.Error("giving up connecting", "attempts", c.attempts, "err", err)
+		c.log.Error("giving up connecting", "url", server, "attempts", c.attempts, "err", err)
 		c.giveUp(err)
 		return
 	}
-	d := c.retry.delay(c.attempts, c.rng.Float64())
-	c.log.Info("reconnecting", "in", d, "attempt", c.attempts+1, "err", err)
+	var d time.Duration
+	switch ref := c.reference(err); {
+	case ref != "":
+		c.redirect = ref // tried at once, outside the rounds
+	case stable:
+		d = c.retry.delay(1, c.rng.Float64()) // same server first: it worked
+	default:
+		if len(c.servers) > 0 {
+			c.srv = (c.srv + 1) % len(c.servers)
+		}
+		if c.srv == c.roundStart {
+			c.rounds++
+			d = c.retry.delay(c.rounds, c.rng.Float64())
+		}
+	}
+	if d > 0 {
+		c.curDelay = d
+	}
+	c.log.Info("reconnecting", "in", d, "attempt", c.attempts+1, "url", redactedURL(c.peekURL()), "err", err)
 	c.setState(StateReconnecting, err)
+	if d == 0 {
+		c.startDial()
+		return
+	}
 	c.retryTimer = time.NewTimer(d)
+}
+
+// peekURL is the server the next attempt will dial.
+func (c *core) peekURL() string {
+	if c.redirect != "" {
+		return c.redirect
+	}
+	if len(c.servers) > 0 {
+		return c.servers[c.srv]
+	}
+	return ""
+}
+
+// reference returns the server an MQTT 5.0 CONNACK or DISCONNECT with 0x9C
+// (Use another server) or 0x9D (Server moved) points to, resolved against
+// the current server's URL, or "" when there is none to follow.
+func (c *core) reference(err error) string {
+	var re *ReasonError
+	if !errors.As(err, &re) || re.ServerReference == "" ||
+		re.Code != codec.ReasonUseAnotherServer && re.Code != codec.ReasonServerMoved {
+		return ""
+	}
+	if c.cfg.Dial != nil {
+		c.log.Warn("server reference not followed: Config.Dial is set", "reference", re.ServerReference)
+		return ""
+	}
+	u, rerr := resolveReference(c.dialURL, re.ServerReference)
+	if rerr != nil {
+		c.log.Warn("server reference not followed", "reference", re.ServerReference, "err", rerr)
+		return ""
+	}
+	c.log.Info("following the server reference", "from", redactedURL(c.dialURL), "to", redactedURL(u), "reason", re.Code.String())
+	return u
+}
+
+// resolveReference turns a Server Reference into a URL. The specification
+// leaves its format open; we take the first of a space-separated list,
+// either a URL (which must keep TLS when the current server uses it) or a
+// host with an optional port, which replaces the host of the current URL
+// (scheme, path and user information stay; the port stays when the
+// reference has none).
+func resolveReference(current, ref string) (string, error) {
+	ref = strings.TrimSpace(ref)
+	if i := strings.IndexAny(ref, " \t"); i >= 0 {
+		ref = ref[:i]
+	}
+	if strings.Contains(ref, "://") {
+		if transport.IsTLS(current) && !transport.IsTLS(ref) {
+			return "", errors.New("the reference would drop TLS")
+		}
+		return ref, transport.CheckURL(ref)
+	}
+	u, err := url.Parse(current)
+	if err != nil {
+		return "", err
+	}
+	if strings.EqualFold(u.Scheme, "unix") {
+		return "", errors.New("a host reference does not apply to a unix socket URL")
+	}
+	host, port := ref, u.Port()
+	if h, p, err := net.SplitHostPort(ref); err == nil {
+		host, port = h, p
+	}
+	if port != "" {
+		host = net.JoinHostPort(host, port)
+	} else if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	u.Host = host
+	out := u.String()
+	return out, transport.CheckURL(out)
 }
 
 // retryable decides whether connecting again may help.
@@ -360,6 +562,10 @@ func retryable(err error) bool {
 	}
 	if errors.Is(err, ErrAuth) {
 		return false
+	}
+	var ue *transport.URLError
+	if errors.As(err, &ue) {
+		return false // the URL can never be dialled
 	}
 	var pe *ProtocolError
 	if errors.As(err, &pe) && pe.Remote && (pe.Reason == codec.ReasonReceiveMaximumExceeded || pe.Reason == codec.ReasonPacketTooLarge) {
@@ -439,9 +645,10 @@ func (c *core) drain() {
 		case session.EventConnected:
 			info := *ev.Info
 			c.info.Store(&info)
-			c.attempts = 0
+			c.upSince = time.Now()
+			c.roundStart = c.srv // a new round starts from the server that works
 			c.setState(StateConnected, nil)
-			c.log.Info("connected", "url", c.logURL, "session_present", info.SessionPresent, "connection", info.ConnectionNumber)
+			c.log.Info("connected", "url", redactedURL(c.dialURL), "session_present", info.SessionPresent, "connection", info.ConnectionNumber)
 			for _, w := range c.connWait {
 				w <- nil
 			}
@@ -556,7 +763,7 @@ func (c *core) onClosed(err error) {
 	if err == nil { // a normal Disconnect
 		return
 	}
-	c.log.Warn("connection ended", "err", err)
+	c.log.Warn("connection ended", "url", redactedURL(c.dialURL), "err", err)
 	if c.closing {
 		return
 	}

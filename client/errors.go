@@ -70,3 +70,8 @@ func SafeToRetry(err error) bool {
 	}
 	return errors.Is(err, ErrConnectionLost) || errors.Is(err, ErrTimeout) || errors.Is(err, ErrNotConnected)
 }
+
+// ConfigError reports a bad Config field: New and New5 return it for an
+// unusable URL or Servers entry and for every option the session refuses.
+// It matches session.ErrInvalidConfig.
+type ConfigError = session.ConfigError

@@ -10,7 +10,8 @@ import (
 
 // connect starts connecting (once) and waits for the first CONNACK. When
 // ctx ends first, the client is closed: a caller that gives up on Connect
-// does not leave it retrying in the background.
+// does not leave it retrying in the background. The error then is a
+// *ConnectError with the last attempt's cause.
 func (c *core) connect(ctx context.Context) error {
 	w := make(chan error, 1)
 	err := c.call(ctx, func() {
@@ -22,6 +23,9 @@ func (c *core) connect(ctx context.Context) error {
 		c.startConnect()
 	})
 	if err != nil {
+		if ctx.Err() != nil {
+			return &ConnectError{Ctx: ctx.Err()}
+		}
 		return err
 	}
 	select {
@@ -29,16 +33,31 @@ func (c *core) connect(ctx context.Context) error {
 		return err
 	case <-ctx.Done():
 		c.close(context.Background(), ctx.Err(), nil)
-		return ctx.Err()
+		select {
+		case err := <-w: // a CONNACK or a final error won the race
+			if err == nil {
+				return nil
+			}
+		default:
+		}
+		ce := &ConnectError{Ctx: ctx.Err()}
+		if f := c.lastFail.Load(); f != nil {
+			ce.Last, ce.Server, ce.Attempts = f.err, f.server, f.attempts
+		}
+		return ce
 	}
 }
 
 // close ends the client: a DISCONNECT when connected (reason and
 // properties on 5.0), then every waiter and subscription gets ErrClosed,
-// and the goroutines exit. It waits for that until ctx is done.
+// and the goroutines exit. It never hangs: the loop always takes the
+// request, and when ctx ends before the DISCONNECT is written the
+// connection is cut, so the client still closes and every goroutine exits
+// before close returns; close then returns ctx's error to say the
+// DISCONNECT may not have reached the broker.
 func (c *core) close(ctx context.Context, cause error, d *codec.Disconnect) error {
 	w := make(chan error, 1)
-	err := c.call(ctx, func() {
+	fn := func() {
 		if cause != nil {
 			e := error(&closedError{cause: cause})
 			c.closeErr.CompareAndSwap(nil, &e)
@@ -59,20 +78,26 @@ func (c *core) close(ctx context.Context, cause error, d *codec.Disconnect) erro
 		} else if c.conn != nil {
 			c.teardown()
 		}
-	})
-	if err != nil {
-		<-c.exited
+	}
+	select {
+	case c.cmds <- fn:
+	case <-c.exited:
 		c.notes.wait()
 		return nil // already closed
 	}
+	var err error
 	select {
 	case <-w:
+	case <-c.exited:
 	case <-ctx.Done():
-		return ctx.Err()
+		err = ctx.Err()
+		if cs := c.live.Load(); cs != nil {
+			cs.conn.Close() // the final write, if any, fails at once
+		}
 	}
 	<-c.exited
 	c.notes.wait()
-	return nil
+	return err
 }
 
 // run executes fn on the loop and waits until it has run. It returns the

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -69,56 +70,105 @@ func Dial(ctx context.Context, rawURL string, opts *Options) (net.Conn, error) {
 	if opts == nil {
 		opts = &Options{}
 	}
+	ep, err := parseEndpoint(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	switch ep.kind {
+	case kindTCP, kindUnix:
+		network := "tcp"
+		if ep.kind == kindUnix {
+			network = "unix"
+		}
+		c, err := dialStream(ctx, opts, network, ep.addr)
+		if err != nil {
+			return nil, &ConnError{Op: "dial", Addr: ep.redacted, Err: ctxCause(ctx, err)}
+		}
+		return &conn{Conn: c, addr: ep.redacted}, nil
+	case kindTLS:
+		return dialTLS(ctx, opts, ep.addr, ep.u.Hostname(), ep.redacted)
+	default:
+		return dialWebSocket(ctx, opts, ep.u, ep.addr, ep.redacted)
+	}
+}
+
+// CheckURL reports whether Dial could use rawURL, without dialing: the
+// scheme is one of Dial's, a network URL names a host and a port between 1
+// and 65535 (or none, for the scheme's default), a unix URL names a path.
+// It returns the *URLError Dial would return, or nil.
+func CheckURL(rawURL string) error {
+	_, err := parseEndpoint(rawURL)
+	return err
+}
+
+// IsTLS reports whether rawURL is a scheme that runs over TLS (mqtts, ssl,
+// tls, wss). It does not validate the rest of the URL.
+func IsTLS(rawURL string) bool {
+	i := strings.Index(rawURL, "://")
+	if i < 0 {
+		return false
+	}
+	switch strings.ToLower(rawURL[:i]) {
+	case "mqtts", "ssl", "tls", "wss":
+		return true
+	}
+	return false
+}
+
+type endpointKind uint8
+
+const (
+	kindTCP endpointKind = iota
+	kindTLS
+	kindWS // ws and wss: the URL's scheme tells which
+	kindUnix
+)
+
+// endpoint is a URL Dial can use, taken apart.
+type endpoint struct {
+	u        *url.URL
+	kind     endpointKind
+	addr     string // host:port, or the socket path
+	redacted string // the URL without user information, for errors and logs
+}
+
+const wantSchemes = "want mqtt://, mqtts://, ws://, wss:// or unix://"
+
+func parseEndpoint(rawURL string) (*endpoint, error) {
 	if !strings.Contains(rawURL, "://") {
-		return nil, &URLError{URL: redactRaw(rawURL), Reason: "no scheme (want mqtt://, mqtts://, ws://, wss:// or unix://)", Err: ErrUnsupportedScheme}
+		return nil, &URLError{URL: redactRaw(rawURL), Reason: "no scheme (" + wantSchemes + ")", Err: ErrUnsupportedScheme}
 	}
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, &URLError{URL: redactRaw(rawURL), Reason: "does not parse", Err: err}
 	}
-	addr := redact(u)
+	ep := &endpoint{u: u, redacted: redact(u)}
+	var defPort string
 	switch strings.ToLower(u.Scheme) {
 	case "mqtt", "tcp":
-		hp, err := hostPort(u, "1883")
-		if err != nil {
-			return nil, err
-		}
-		c, err := dialStream(ctx, opts, "tcp", hp)
-		if err != nil {
-			return nil, &ConnError{Op: "dial", Addr: addr, Err: ctxCause(ctx, err)}
-		}
-		return &conn{Conn: c, addr: addr}, nil
+		ep.kind, defPort = kindTCP, "1883"
 	case "mqtts", "ssl", "tls":
-		hp, err := hostPort(u, "8883")
-		if err != nil {
-			return nil, err
-		}
-		return dialTLS(ctx, opts, hp, u.Hostname(), addr)
-	case "ws", "wss":
-		port := "80"
-		if strings.EqualFold(u.Scheme, "wss") {
-			port = "443"
-		}
-		hp, err := hostPort(u, port)
-		if err != nil {
-			return nil, err
-		}
-		return dialWebSocket(ctx, opts, u, hp, addr)
+		ep.kind, defPort = kindTLS, "8883"
+	case "ws":
+		ep.kind, defPort = kindWS, "80"
+	case "wss":
+		ep.kind, defPort = kindWS, "443"
 	case "unix":
-		path := u.Host + u.Path
-		if path == "" {
-			return nil, &URLError{URL: addr, Reason: "no socket path"}
+		ep.kind = kindUnix
+		ep.addr = u.Host + u.Path
+		if ep.addr == "" {
+			return nil, &URLError{URL: ep.redacted, Reason: "no socket path"}
 		}
-		c, err := dialStream(ctx, opts, "unix", path)
-		if err != nil {
-			return nil, &ConnError{Op: "dial", Addr: addr, Err: ctxCause(ctx, err)}
-		}
-		return &conn{Conn: c, addr: addr}, nil
+		return ep, nil
 	case "":
-		return nil, &URLError{URL: addr, Reason: "no scheme (want mqtt://, mqtts://, ws://, wss:// or unix://)", Err: ErrUnsupportedScheme}
+		return nil, &URLError{URL: ep.redacted, Reason: "no scheme (" + wantSchemes + ")", Err: ErrUnsupportedScheme}
 	default:
-		return nil, &URLError{URL: addr, Reason: "scheme " + u.Scheme + " is not supported", Err: ErrUnsupportedScheme}
+		return nil, &URLError{URL: ep.redacted, Reason: "scheme " + u.Scheme + " is not supported (" + wantSchemes + ")", Err: ErrUnsupportedScheme}
 	}
+	if ep.addr, err = hostPort(u, defPort); err != nil {
+		return nil, err
+	}
+	return ep, nil
 }
 
 func hostPort(u *url.URL, defPort string) (string, error) {
@@ -128,7 +178,13 @@ func hostPort(u *url.URL, defPort string) (string, error) {
 	}
 	port := u.Port()
 	if port == "" {
+		if strings.HasSuffix(u.Host, ":") {
+			return "", &URLError{URL: redact(u), Reason: "empty port"}
+		}
 		port = defPort
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return "", &URLError{URL: redact(u), Reason: "port " + port + " is not between 1 and 65535"}
 	}
 	return net.JoinHostPort(host, port), nil
 }
