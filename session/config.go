@@ -44,7 +44,9 @@ type Config struct {
 	Version codec.Version
 	// ClientID is the client identifier. Empty asks the server to assign
 	// one (on 3.1.1 only with CleanStart); the assigned one is reused on
-	// every reconnect.
+	// every reconnect. An Assigned Client Identifier in a CONNACK is taken
+	// only when the CONNECT carried none [MQTT-3.1.3-7]; otherwise it is
+	// ignored and ours stays.
 	ClientID string
 	// CleanStart asks the server to discard any session at the first
 	// connect. Reconnects of the same Session never set it: they resume.
@@ -52,8 +54,14 @@ type Config struct {
 	// KeepAlive is the keep alive interval; 0 turns keep alive off. It is
 	// sent in whole seconds (at most 65,535).
 	KeepAlive time.Duration
-	// PingTimeout is how long to wait for a PINGRESP before the connection
-	// is declared lost; default the keep alive interval, at least 1 s.
+	// PingTimeout is how long, with a PINGREQ outstanding, nothing at all
+	// may arrive from the server before the connection is declared dead
+	// (EventClosed with a *TimeoutError): counted from the later of that
+	// PINGREQ and the last packet received, so any packet is a sign of
+	// life (see the package's Liveness rule in keepalive.go). Default (0):
+	// half the keep alive in force (the server's when it sent one), at
+	// least 500 ms, computed at each CONNACK; 30 s when the keep alive is 0
+	// (it then bounds Ping only). A set value is used as is.
 	PingTimeout time.Duration
 	// ConnectTimeout bounds the wait for CONNACK (and the authentication
 	// exchange before it); default 30 s.
@@ -101,15 +109,65 @@ type Config struct {
 	// quota; default 1,000.
 	MaxQueued int
 
+	// MaxInflight is the most QoS 1 and 2 messages in flight towards the
+	// server at once (sent and not yet acknowledged); the others wait in the
+	// queue, in order. Default (0): on MQTT 3.1.1, which has no Receive
+	// Maximum, 20, what Mosquitto (max_inflight_messages) and libmosquitto
+	// accept by default; on MQTT 5.0 the server's Receive Maximum. A set
+	// value also caps the server's Receive Maximum on 5.0. Negative values
+	// are refused.
+	MaxInflight int
+
+	// PoisonCloses is how many times in a row the server may end the
+	// connection (transport lost, see ConnectionLost, or a server
+	// DISCONNECT) with a QoS 1 or 2 message as the oldest unacknowledged
+	// PUBLISH sent on that connection before that message fails with a
+	// *PoisonError (ErrPoisonMessage): such a message is likely larger than
+	// the server's maximum packet size or refused by its policy, and would
+	// otherwise block the session at every reconnect. Our own timeouts,
+	// protocol errors we raise, a normal Disconnect and a connection that
+	// never reached CONNACK do not count, and end the row. Default (0) 3;
+	// negative turns the rule off.
+	PoisonCloses int
+
+	// SessionLost says what happens to the accepted, unfinished QoS 1 and
+	// 2 messages when a CONNACK says the server has no session for us
+	// (Session Present 0 [MQTT-3.2.2-5]). The default, RepublishOnSessionLost,
+	// sends them again as new messages; FailOnSessionLost fails them with
+	// ErrSessionLost.
+	SessionLost SessionLostPolicy
+
 	// Store persists what must survive a process restart. Nil keeps the
 	// state in memory only.
 	Store Store
 }
 
+// SessionLostPolicy says what happens to unfinished outgoing QoS 1 and 2
+// messages when the server did not keep the session.
+type SessionLostPolicy uint8
+
+const (
+	// RepublishOnSessionLost (default) sends the accepted but not completed
+	// QoS 1 and 2 messages again as new messages (a new packet identifier,
+	// DUP clear), in their original order, ahead of the messages queued
+	// after them; their tokens complete when the new exchange does. The
+	// server forgot which of them it had received, so each may arrive
+	// twice: QoS 1 stays at least once; for QoS 2, exactly once cannot span
+	// a lost session, and a message whose PUBREC had come (the server had
+	// it) is delivered again. Their Store records stay until they complete,
+	// so a restart still has them.
+	RepublishOnSessionLost SessionLostPolicy = iota
+	// FailOnSessionLost fails every unfinished QoS 1 and 2 message with
+	// ErrSessionLost: the caller decides whether to publish it again.
+	FailOnSessionLost
+)
+
 const (
 	defaultConnectTimeout = 30 * time.Second
 	defaultHoldTimeout    = 30 * time.Second
 	defaultMaxQueued      = 1000
+	defaultPoisonCloses   = 3
+	defaultMaxInflight311 = 20
 )
 
 var defaultPrefixes = []string{"$queue", "$exclusive"}
@@ -129,8 +187,14 @@ func (c *Config) normalize() error {
 	if c.PingTimeout < 0 || c.ConnectTimeout < 0 || c.HoldTimeout < 0 || c.MaxQueued < 0 {
 		return bad("timeouts", "must not be negative")
 	}
-	if c.PingTimeout == 0 {
-		c.PingTimeout = max(c.KeepAlive, time.Second)
+	if c.MaxInflight < 0 {
+		return bad("MaxInflight", "must not be negative")
+	}
+	if c.SessionLost > FailOnSessionLost {
+		return bad("SessionLost", "must be RepublishOnSessionLost or FailOnSessionLost")
+	}
+	if c.PoisonCloses == 0 {
+		c.PoisonCloses = defaultPoisonCloses
 	}
 	if c.ConnectTimeout == 0 {
 		c.ConnectTimeout = defaultConnectTimeout

@@ -44,12 +44,18 @@
 //
 // Packet identifiers; the QoS 1 and 2 flows in both directions with their
 // duplicate rules; resending after a reconnect that resumes the session
-// [MQTT-4.4.0-1] and failing (ErrSessionLost) what a new session loses;
-// Receive Maximum both ways [MQTT-4.9]; Maximum Packet Size both ways;
+// [MQTT-4.4.0-1], and publishing again (or failing, see Config.SessionLost)
+// what a new session lost; failing a message the server keeps closing the
+// connection over (Config.PoisonCloses); Receive Maximum both ways
+// [MQTT-4.9] and an outbound window on 3.1.1 (Config.MaxInflight); Maximum
+// Packet Size both ways;
 // topic aliases both ways; Maximum QoS, Retain Available, wildcard, shared
 // and subscription identifier availability from CONNACK (refused before a
-// byte is written); Server Keep Alive, keep alive and PINGRESP deadlines;
-// the assigned client identifier; enhanced authentication and
+// byte is written); Server Keep Alive, keep alive and liveness deadlines
+// (see keepalive.go: a dead link is noticed within 1.5 keep alive
+// intervals, a busy one is never dropped); the assigned client identifier
+// (taken only when we sent none); recognising an MQTT 3.1.1 broker's answer
+// to an MQTT 5.0 CONNECT (ErrUnsupportedVersion); enhanced authentication and
 // re-authentication; the subscription registry and the router (see Config's
 // Routing); and persistence through a Store.
 //

@@ -20,7 +20,9 @@ var (
 	// for send quota is full.
 	ErrQueueFull = errors.New("zmqtt: publish queue is full")
 	// ErrSessionLost: the server did not resume the session, so an
-	// unacknowledged QoS 1 or 2 message may not have arrived.
+	// unacknowledged QoS 1 or 2 message may not have arrived (only with
+	// Config.SessionLost FailOnSessionLost; by default it is published
+	// again).
 	ErrSessionLost = errors.New("zmqtt: session not present on the server; unacknowledged message lost")
 	// ErrConnectionLost: the network connection ended.
 	ErrConnectionLost = errors.New("zmqtt: connection lost")
@@ -43,6 +45,16 @@ var (
 	ErrAuth = errors.New("zmqtt: authentication failed")
 	// ErrInvalidConfig matches the errors of New for a bad Config.
 	ErrInvalidConfig = errors.New("zmqtt: invalid session configuration")
+	// ErrUnsupportedVersion: the server refused the protocol version of the
+	// CONNECT (a CONNACK with reason 0x84, or return code 0x01 on 3.1.1),
+	// or answered an MQTT 5.0 CONNECT with an MQTT 3.1.1 CONNACK. It is
+	// matched by the *ReasonError of that CONNACK, which also matches
+	// ErrRefused and is not Retryable.
+	ErrUnsupportedVersion = errors.New("zmqtt: the server does not support this MQTT version")
+	// ErrPoisonMessage matches every *PoisonError: the server closed the
+	// connection Config.PoisonCloses times in a row after the message was
+	// sent.
+	ErrPoisonMessage = errors.New("zmqtt: the server keeps closing the connection after this message")
 )
 
 // ReasonError is a failure reason code from the server: a refused CONNACK,
@@ -60,6 +72,9 @@ type ReasonError struct {
 	ServerReference string
 	// Filter is the topic filter a SUBACK or UNSUBACK code belongs to.
 	Filter string
+	// Note is the session's explanation of the code, when it has one (such
+	// as "the broker does not speak MQTT 5.0"); it is not from the server.
+	Note string
 }
 
 // Error formats the error as "zmqtt: PUBACK: quota exceeded (reason 0x97): <reason string>".
@@ -72,12 +87,25 @@ func (e *ReasonError) Error() string {
 	if e.Reason != "" {
 		s += ": " + e.Reason
 	}
+	if e.Note != "" {
+		s += ": " + e.Note
+	}
 	return s
 }
 
-// Is matches ErrRefused, and ErrConnectionLost for a DISCONNECT.
+// Is matches ErrRefused, ErrConnectionLost for a DISCONNECT, and
+// ErrUnsupportedVersion for a CONNACK with reason 0x84 (unsupported
+// protocol version).
 func (e *ReasonError) Is(target error) bool {
-	return target == ErrRefused || (target == ErrConnectionLost && e.Packet == codec.TypeDisconnect)
+	switch target {
+	case ErrRefused:
+		return true
+	case ErrConnectionLost:
+		return e.Packet == codec.TypeDisconnect
+	case ErrUnsupportedVersion:
+		return e.Packet == codec.TypeConnack && e.Code == codec.ReasonUnsupportedProtocolVersion
+	}
+	return false
 }
 
 // Retryable reports whether connecting again may succeed without a change
@@ -181,3 +209,22 @@ func (e *ConfigError) Error() string { return "zmqtt: config " + e.Field + ": " 
 
 // Is matches ErrInvalidConfig.
 func (e *ConfigError) Is(target error) bool { return target == ErrInvalidConfig }
+
+// PoisonError is the failure of a QoS 1 or 2 publish after the server ended
+// the connection Config.PoisonCloses times in a row with this message as the
+// oldest unacknowledged PUBLISH sent on the connection. It matches
+// ErrPoisonMessage.
+type PoisonError struct {
+	Closes int // how many times in a row the server closed the connection
+	Size   int // the encoded PUBLISH packet, in bytes
+}
+
+// Error formats the error.
+func (e *PoisonError) Error() string {
+	return "zmqtt: the server closed the connection " + strconv.Itoa(e.Closes) +
+		" times in a row after this message was sent; it is likely larger than the server's maximum packet size (the message is " +
+		strconv.Itoa(e.Size) + " bytes) or refused by the server's policy"
+}
+
+// Is matches ErrPoisonMessage.
+func (e *PoisonError) Is(target error) bool { return target == ErrPoisonMessage }

@@ -113,7 +113,7 @@ type ConnInfo struct {
 	ClientID         string // the assigned client identifier, or the one sent
 	KeepAlive        uint16 // Server Keep Alive if sent, else ours
 	SessionExpiry    uint32
-	ReceiveMaximum   uint16 // the server's: our send quota
+	ReceiveMaximum   uint16 // the server's (65,535 when it sent none, and on 3.1.1); Config.MaxInflight caps the send window
 	MaximumQoS       codec.QoS
 	RetainAvailable  bool
 	MaximumPacket    uint32 // 0: no limit

@@ -237,24 +237,29 @@ func TestKeepAlive(t *testing.T) {
 	}
 	h.advance(6 * time.Second)
 	h.expectNothing()
-	mustPublish(t, h, pub("a", 0, "")) // any packet resets the timer [MQTT-3.1.2-23]
+	mustPublish(t, h, pub("a", 0, "")) // sending resets the send timer [MQTT-3.1.2-23]
 	h.sent()
-	h.advance(6 * time.Second)
-	h.expectNothing()
+	// ... but not the receive timer: the server has been quiet for 10 s.
+	if d := h.s.Deadline(); !d.Equal(epoch.Add(10 * time.Second)) {
+		t.Fatalf("deadline %v, want the receive timer at 10 s", d.Sub(epoch))
+	}
 	h.advance(4 * time.Second)
 	h.expect(&codec.Pingreq{})
+	if d := h.s.Deadline(); !d.Equal(epoch.Add(13 * time.Second)) {
+		t.Fatalf("deadline %v, want the ping timeout at 13 s", d.Sub(epoch))
+	}
 	h.advance(time.Second)
 	h.feed(&codec.Pingresp{})
 	h.advance(2 * time.Second)
 	if !h.s.Connected() {
 		t.Fatal("answered ping timed out")
 	}
-	h.advance(7 * time.Second)
+	h.advance(7 * time.Second) // 20 s: nothing sent since the PINGREQ at 10 s
 	h.expect(&codec.Pingreq{})
 	evs := h.advance(3 * time.Second)
 	e := closedWith(t, evs, ErrTimeout)
 	var te *TimeoutError
-	if !errors.As(e.Err, &te) || te.Waiting != "PINGRESP" {
+	if !errors.As(e.Err, &te) || te.Waiting != "PINGRESP" || te.After != 3*time.Second {
 		t.Fatal(e.Err)
 	}
 }

@@ -29,17 +29,31 @@ package session
 //     with DUP, in their original order, and no PUBLISH once its PUBREL is out
 //     [MQTT-4.4.0-1] [MQTT-4.6.0-1] [MQTT-3.3.1-1] [MQTT-4.3.3-6];
 //   - no QoS 1/2 message of the user's lost: each accepted publish completes
-//     exactly once, on the broker's acknowledgement of that very message,
-//     with ErrSessionLost when the broker forgot the session, or with the
-//     broker's refusal; at the end, with a well-behaved broker, every token
-//     has completed;
+//     exactly once, on the broker's acknowledgement of that very message, or
+//     with the broker's refusal; when the broker forgot the session, either
+//     with ErrSessionLost (FailOnSessionLost) or, by default, on the
+//     acknowledgement of its republished copy: a new PUBLISH (new
+//     identifier, DUP clear), in the original order, ahead of the messages
+//     queued after it [MQTT-3.2.2-5]; with a *PoisonError exactly when the
+//     server ended the connection Config.PoisonCloses times in a row with
+//     it as the oldest PUBLISH sent on the connection; at the end, with a
+//     well-behaved broker, every token has completed, and every publish that
+//     completed successfully reached the broker (at least once, across
+//     session losses);
 //   - no QoS 2 message of the broker delivered twice [MQTT-4.3.3-10], no
 //     message acknowledged before the application had it (or it was reported
 //     unrouted), every QoS 1/2 message delivered at least once unless the
 //     broker forgot the session, and a message delivered only to a handle
 //     whose subscription matches it;
-//   - keep alive [MQTT-3.1.2-23] and the PINGRESP and CONNACK deadlines; a
-//     deadline in the future after every input;
+//   - keep alive [MQTT-3.1.2-23] [MQTT-3.1.2-20]: something sent within each
+//     keep alive; a PINGREQ when nothing was received for the keep alive and
+//     none is outstanding; the connection declared dead only when a PINGREQ
+//     is outstanding and nothing at all came for the ping timeout since it
+//     (or since the last packet, whichever is later); the CONNACK deadline;
+//     Deadline is exactly the earliest of these, and in the future after
+//     every input;
+//   - never more QoS 1/2 PUBLISH packets in flight than Config.MaxInflight
+//     allows (20 on 3.1.1 by default);
 //   - events: exactly one EventClosed per connection, for a reason the step
 //     allows, and no event for a token that is unknown or already complete;
 //   - at the end, the session's subscriptions are all subscriptions the
@@ -63,6 +77,7 @@ package session
 import (
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -74,8 +89,14 @@ import (
 )
 
 func TestModel(t *testing.T) {
+	// features counts the behaviours of modelFeatures over both versions
+	// (some are rare in one run of one version); MODEL_COUNTS=1 logs the
+	// counts.
+	features := map[string]int{}
+	runs := 0
 	for _, v := range []codec.Version{codec.V311, codec.V5} {
 		t.Run(v.String(), func(t *testing.T) {
+			runs++
 			// An action skips (t.Skip) when the state does not allow it,
 			// which is how rapid draws another one. ran counts the actions
 			// that went past their preconditions, so that a skip cannot
@@ -83,18 +104,29 @@ func TestModel(t *testing.T) {
 			ran := map[string]int{}
 			rapid.Check(t, func(rt *rapid.T) {
 				m := newModel(rt, v)
-				m.ran = ran
+				m.ran, m.features = ran, features
 				for range modelRounds {
 					rt.Repeat(m.actions())
 				}
 				m.settle()
 			})
 			for _, name := range sortedKeys(ran) {
+				if os.Getenv("MODEL_COUNTS") != "" {
+					t.Logf("%6d %s", ran[name], name)
+				}
 				if ran[name] == 0 {
 					t.Errorf("action %q never ran past its preconditions", name)
 				}
 			}
 		})
+	}
+	for _, f := range modelFeatures {
+		if os.Getenv("MODEL_COUNTS") != "" {
+			t.Logf("%6d %s", features[f], f)
+		}
+		if runs == 2 && features[f] == 0 {
+			t.Errorf("the model never reached %q", f)
+		}
 	}
 }
 
@@ -104,6 +136,22 @@ var (
 	// shared subscriptions (5.0 only): the router strips "$share/<group>/"
 	modelShared = []string{"$share/g/a/+", "$share/g/b/c", "$share/h/#"}
 )
+
+// modelFeatures name behaviours of the session that the model checks and
+// that the random runs must reach.
+var modelFeatures = []string{
+	"feature: republished after a lost session",
+	"feature: republished after its PUBREC",
+	"feature: poison message failed",
+	"feature: PINGREQ for a silent server",
+	"feature: PINGRESP timeout",
+}
+
+func (m *model) reached(feature string) {
+	if m.features != nil {
+		m.features[feature]++
+	}
+}
 
 const (
 	modelRounds  = 8 // rounds of Repeat per check, about 30 steps each
@@ -136,6 +184,9 @@ type outMsg struct {
 	resentConn int    // connection of its last resend
 	pubrec     bool   // PUBREC with a success code arrived: in its PUBREL phase
 	tooLarge   bool   // its resend failed: above the server's Maximum Packet Size
+	republish  bool   // its session was lost: due again as a new message
+	strikes    int    // server closes in a row as the oldest PUBLISH (Config.PoisonCloses)
+	ok         bool   // completed on a successful acknowledgement
 }
 
 // idUse is an open flow of the client's, as the broker sees it.
@@ -197,6 +248,9 @@ type stepCtx struct {
 	label          string
 	completes      map[Token]codec.ReasonCode // EventPublished due, with this outcome
 	lost           map[Token]bool             // EventPublished(ErrSessionLost) due
+	poisoned       map[Token]int              // EventPublished(*PoisonError) due, with its Closes
+	dropped        map[int]bool               // messages of a lost session that fail in this step
+	serverClose    bool                       // the step ends the connection by the server's doing
 	canceled       map[Token]bool             // EventSubscribed(ErrCanceled) allowed
 	closeOK        func(error) string         // "" when this EventClosed is allowed
 	closed         bool
@@ -220,20 +274,23 @@ type stepCtx struct {
 }
 
 type model struct {
-	ran  map[string]int // actions that ran past their preconditions, by name
-	last string         // the last step, for messages of the invariants
-	t    *rapid.T
-	v    codec.Version
-	s    *Session
-	now  time.Time
-	calm bool // settling: the broker and the network behave
+	ran      map[string]int // actions that ran past their preconditions, by name
+	features map[string]int // modelFeatures reached
+	last     string         // the last step, for messages of the invariants
+	t        *rapid.T
+	v        codec.Version
+	s        *Session
+	now      time.Time
+	calm     bool // settling: the broker and the network behave
 
 	phase       mphase
 	conn        int
 	wire        []wirePkt
 	connectAt   time.Time
 	lastSent    time.Time
+	lastRecv    time.Time // the last complete packet fed
 	keepAlive   time.Duration
+	pingTimeout time.Duration // of this connection
 	pings       []mping
 	serverRM    int
 	serverMax   int
@@ -274,6 +331,9 @@ func newModel(t *rapid.T, v codec.Version) *model {
 		MaxPacketID:     uint16(rapid.IntRange(4, 16).Draw(t, "MaxPacketID")),
 		MaxQueued:       rapid.IntRange(1, 6).Draw(t, "MaxQueued"),
 		OutboundAliases: v == codec.V5 && rapid.Bool().Draw(t, "OutboundAliases"),
+		MaxInflight:     rapid.SampledFrom([]int{0, 0, 1, 2, 3}).Draw(t, "MaxInflight"),
+		PoisonCloses:    rapid.SampledFrom([]int{0, 0, -1, 1, 2}).Draw(t, "PoisonCloses"),
+		SessionLost:     rapid.SampledFrom([]SessionLostPolicy{RepublishOnSessionLost, RepublishOnSessionLost, FailOnSessionLost}).Draw(t, "SessionLost"),
 	}
 	if v == codec.V5 {
 		cfg.SessionExpiry = 3600
@@ -351,6 +411,8 @@ func (m *model) begin(format string, args ...any) {
 		label:     fmt.Sprintf("conn %d, t=%v: ", m.conn, m.now.Sub(epoch)) + fmt.Sprintf(format, args...),
 		completes: make(map[Token]codec.ReasonCode),
 		lost:      make(map[Token]bool),
+		poisoned:  make(map[Token]int),
+		dropped:   make(map[int]bool),
 		canceled:  make(map[Token]bool),
 		deliv:     make(map[int]int),
 	}
@@ -363,10 +425,15 @@ func (m *model) begin(format string, args ...any) {
 func (m *model) collect() {
 	// A resend that failed as too large frees (QoS 1) or keeps reserved
 	// (QoS 2) its identifier before what the step wrote: apply it first.
+	// So does a message of a lost session that failed instead of going
+	// again: it no longer holds its place in the order.
 	for _, ev := range m.s.events[m.s.evHead:] {
+		if ti := m.tokens[ev.Token]; ev.Kind == EventPublished && ev.Err != nil && ti != nil && ti.kind == EventPublished && !ti.done && m.msgs[ti.msg].republish {
+			m.ctx.dropped[ti.msg] = true
+		}
 		var tl *TooLargeError
 		if ev.Kind == EventPublished && errors.As(ev.Err, &tl) {
-			if ti := m.tokens[ev.Token]; ti != nil && ti.kind == EventPublished && !ti.done && m.msgs[ti.msg].sent {
+			if ti := m.tokens[ev.Token]; ti != nil && ti.kind == EventPublished && !ti.done && m.msgs[ti.msg].sent && !m.msgs[ti.msg].republish {
 				m.resendTooLarge(m.msgs[ti.msg], tl)
 			}
 		}
@@ -401,6 +468,11 @@ func (m *model) end() {
 	for tok := range c.lost {
 		if !m.tokens[tok].done {
 			m.fail("publish #%d (token %d) did not fail with ErrSessionLost when the broker lost the session", m.tokens[tok].msg, tok)
+		}
+	}
+	for tok, n := range c.poisoned {
+		if !m.tokens[tok].done {
+			m.fail("publish #%d (token %d) did not fail with a *PoisonError after %d server closes in a row", m.tokens[tok].msg, tok, n)
 		}
 	}
 	if c.pubrecFed != 0 && m.phase != mIdle && !m.emittedHas(codec.TypePubrel, c.pubrecFed) {
@@ -508,6 +580,7 @@ func (m *model) emitted(p codec.Packet, size int) {
 	if m.phase == mConnected && m.serverMax > 0 && size > m.serverMax {
 		m.fail("%v is %d bytes, above the server's Maximum Packet Size %d [MQTT-3.2.2-15]", p, size, m.serverMax)
 	}
+	sentBefore := m.lastSent
 	m.lastSent = m.now
 	w := wirePkt{p: p}
 	switch p := p.(type) {
@@ -542,6 +615,9 @@ func (m *model) emitted(p codec.Packet, size int) {
 		m.emitNewID(p.PacketID, p)
 		m.open[p.PacketID] = &idUse{kind: codec.TypeUnsubscribe, filter: strings.Join(p.Filters, ",")}
 	case *codec.Pingreq:
+		if m.ctx.pingToken == 0 && len(m.pings) == 0 && m.keepAlive > 0 && m.now.Before(sentBefore.Add(m.keepAlive)) {
+			m.reached("feature: PINGREQ for a silent server")
+		}
 		m.pings = append(m.pings, mping{at: m.now, token: m.ctx.pingToken})
 		m.ctx.pingToken = 0
 	case *codec.Disconnect:
@@ -628,13 +704,34 @@ func (m *model) emitPublish(p *codec.Publish) string {
 	}
 	id := p.PacketID
 	if !p.Dup {
-		if om.sent {
+		if om.sent && !om.republish {
 			m.fail("PUBLISH #%d sent again without DUP [MQTT-3.3.1-1]", n)
+		}
+		if om.republish {
+			m.reached("feature: republished after a lost session")
+			if om.pubrec {
+				m.reached("feature: republished after its PUBREC")
+			}
+		}
+		// Messages of a lost session go again, in their original order,
+		// ahead of the messages queued after them.
+		for _, k := range sortedKeys(m.msgs) {
+			o := m.msgs[k]
+			if o == om || !o.republish || o.done || m.ctx.dropped[o.n] {
+				continue
+			}
+			if !om.republish {
+				m.fail("new PUBLISH #%d before #%d of the lost session was published again", n, o.n)
+			}
+			if o.n < om.n { // QoS 1/2 messages are first sent in the order of the calls
+				m.fail("PUBLISH #%d of the lost session published again before #%d, out of the original order", n, o.n)
+			}
 		}
 		m.emitNewID(id, p)
 		m.open[id] = &idUse{kind: codec.TypePublish, msg: n, token: om.token}
 		m.seq++
 		om.sent, om.id, om.seq, om.sentConn = true, id, m.seq, m.conn
+		om.republish, om.pubrec, om.resentConn = false, false, 0
 	} else {
 		u := m.open[id]
 		switch {
@@ -655,6 +752,9 @@ func (m *model) emitPublish(p *codec.Publish) string {
 	m.quota[id] = true
 	if m.serverRM > 0 && len(m.quota) > m.serverRM {
 		m.fail("%d unacknowledged QoS 1/2 PUBLISH packets on this connection, server Receive Maximum %d [MQTT-4.9.0-2]", len(m.quota), m.serverRM)
+	}
+	if w := m.window(); len(m.quota) > w {
+		m.fail("%d unacknowledged QoS 1/2 PUBLISH packets on this connection, window %d (MaxInflight %d)", len(m.quota), w, m.s.cfg.MaxInflight)
 	}
 	return topic
 }
@@ -723,6 +823,11 @@ func (m *model) event(ev Event) {
 		}
 		if why != "" {
 			m.fail("EventClosed(%v): %s", ev.Err, why)
+		}
+		if m.phase == mConnected && !m.ctx.serverClose {
+			if om := m.oldestSent(); om != nil {
+				om.strikes = 0 // not the server's doing: the row is broken
+			}
 		}
 		m.ctx.closed = true
 		m.endConnection()
@@ -805,6 +910,21 @@ func (m *model) published(ev Event) {
 		case code.Failed() && (!errors.As(ev.Err, &re) || re.Code != code):
 			m.fail("publish #%d refused with 0x%02x completed with %v", om.n, byte(code), ev.Err)
 		}
+		om.ok = !code.Failed()
+		return
+	}
+	if closes, ok := m.ctx.poisoned[ev.Token]; ok {
+		var pe *PoisonError
+		if !errors.As(ev.Err, &pe) || !errors.Is(ev.Err, ErrPoisonMessage) || pe.Closes != closes || pe.Size != om.size {
+			m.fail("publish #%d (%d bytes) after %d server closes completed with %v, want a *PoisonError", om.n, om.size, closes, ev.Err)
+		}
+		if u := m.open[om.id]; om.qos == 2 {
+			u.kind = staleUse // the broker may hold it at "PUBREC sent"
+		} else {
+			delete(m.open, om.id)
+		}
+		delete(m.quota, om.id)
+		m.reached("feature: poison message failed")
 		return
 	}
 	var tl *TooLargeError
@@ -817,13 +937,13 @@ func (m *model) published(ev Event) {
 		if !om.sent {
 			m.fail("queued QoS 0 publish #%d completed without being sent", om.n)
 		}
-	case errors.Is(ev.Err, ErrUnsupported) && !om.sent:
+	case errors.Is(ev.Err, ErrUnsupported) && (!om.sent || om.republish):
 		// A queued message above this CONNACK's limits fails with the
 		// error Publish would have returned [MQTT-3.2.2-11] [MQTT-3.2.2-14].
 		if om.qos <= m.serverQoS && !(om.retain && !m.retainOK) {
 			m.fail("publish #%d: %v, server maximum QoS %d, retain available %v", om.n, ev.Err, m.serverQoS, m.retainOK)
 		}
-	case errors.As(ev.Err, &tl) && !om.sent:
+	case errors.As(ev.Err, &tl) && (!om.sent || om.republish):
 		if m.serverMax == 0 || tl.Max != m.serverMax || tl.Size <= tl.Max {
 			m.fail("publish #%d: %v, server maximum %d", om.n, ev.Err, m.serverMax)
 		}
@@ -1006,8 +1126,29 @@ func (m *model) check() {
 	}
 	// Identifier accounting: every identifier in use belongs to a flight or
 	// an operation, and the flights are the open publishes.
-	if s.ids.n != len(s.flights)+len(s.subOps)+len(s.stale) {
-		m.fail("%d packet identifiers in use, %d flights, %d subscribe operations and %d stale", s.ids.n, len(s.flights), len(s.subOps), len(s.stale))
+	// Messages of a lost session waiting to be published again keep their
+	// old identifier (and its Store record) until then.
+	repub := 0
+	for _, f := range s.queue[s.qhead:] {
+		if f.oldID != 0 {
+			repub++
+		}
+	}
+	mrepub := 0
+	for _, om := range m.msgs {
+		if om.republish && !om.done {
+			mrepub++
+		}
+	}
+	if repub != mrepub {
+		m.fail("the session has %d messages of a lost session to publish again, the model %d", repub, mrepub)
+	}
+	if s.ids.n != len(s.flights)+len(s.subOps)+len(s.stale)+repub {
+		m.fail("%d packet identifiers in use, %d flights, %d subscribe operations, %d stale and %d to publish again", s.ids.n, len(s.flights), len(s.subOps), len(s.stale), repub)
+	}
+	// Deadline is exactly the earliest deadline of the phase.
+	if want, got := m.deadline(), s.Deadline(); !want.Equal(got) {
+		m.fail("Deadline() %v, want %v", got.Sub(epoch), want.Sub(epoch))
 	}
 	stale := 0
 	for id, u := range m.open {
@@ -1089,7 +1230,7 @@ func (m *model) actPublish(t *rapid.T) {
 		// Withdrawn messages hold no place in the queue.
 		waiting := 0
 		for _, o := range m.msgs {
-			if o != om && o.token != 0 && !o.sent && !o.done {
+			if o != om && o.token != 0 && (!o.sent || o.republish) && !o.done {
 				waiting++
 			}
 		}
@@ -1345,6 +1486,8 @@ func (m *model) actLose(*rapid.T) {
 		return ""
 	}
 	idle := m.phase == mIdle
+	m.ctx.serverClose = true
+	m.strike()
 	m.s.ConnectionLost(m.now, errors.New("connection reset"))
 	m.collect()
 	m.end()
@@ -1376,9 +1519,10 @@ func (m *model) timeout() {
 		}
 		switch te.Waiting {
 		case "PINGRESP":
-			if m.phase != mConnected || len(m.pings) == 0 || m.now.Before(m.pings[0].at.Add(s.cfg.PingTimeout)) {
-				return "no PINGREQ overdue"
+			if m.phase != mConnected || len(m.pings) == 0 || m.now.Before(m.deadAt()) {
+				return "no PINGREQ overdue, or something received within the ping timeout"
 			}
+			m.reached("feature: PINGRESP timeout")
 		case "CONNACK":
 			if m.phase != mConnecting || m.now.Before(m.connectAt.Add(s.cfg.ConnectTimeout)) {
 				return "no CONNACK overdue"
@@ -1404,8 +1548,11 @@ func (m *model) timeout() {
 		if m.keepAlive > 0 && !m.now.Before(m.lastSent.Add(m.keepAlive)) {
 			m.fail("nothing sent for %v, keep alive %v, and no PINGREQ [MQTT-3.1.2-23]", m.now.Sub(m.lastSent), m.keepAlive)
 		}
-		if len(m.pings) > 0 && !m.now.Before(m.pings[0].at.Add(s.cfg.PingTimeout)) {
-			m.fail("PINGREQ unanswered for %v, ping timeout %v, connection still up", m.now.Sub(m.pings[0].at), s.cfg.PingTimeout)
+		if m.keepAlive > 0 && len(m.pings) == 0 && !m.now.Before(m.lastRecv.Add(m.keepAlive)) {
+			m.fail("nothing received for %v, keep alive %v, and no PINGREQ", m.now.Sub(m.lastRecv), m.keepAlive)
+		}
+		if len(m.pings) > 0 && !m.now.Before(m.deadAt()) {
+			m.fail("PINGREQ unanswered for %v and nothing received for %v, ping timeout %v, connection still up", m.now.Sub(m.pings[0].at), m.now.Sub(m.lastRecv), m.pingTimeout)
 		}
 	}
 }
@@ -1505,6 +1652,7 @@ func (b *brokerModel) forget() {
 	clear(b.flows)
 	clear(b.tainted)
 	clear(b.in2)
+	clear(b.got2) // a message of the client's lost session may come again as a new one
 	clear(b.subs)
 	clear(b.subIDs)
 	b.hasSession = false
@@ -1679,6 +1827,7 @@ func (m *model) feed(p codec.Packet) {
 		}
 		m.expectQuiet("a partial packet")
 	}
+	m.lastRecv = m.now // a complete packet: a sign of life
 	n, err := m.s.HandleBytes(m.now, buf)
 	var re *ReasonError
 	if err != nil && !(p.Type() == codec.TypeConnack && errors.As(err, &re)) {
@@ -1774,12 +1923,25 @@ func (m *model) connack(t *rapid.T) {
 	}
 	m.begin("CONNACK session present %v, receive maximum %d, maximum packet %d, alias maximum %d, keep alive %v, maximum QoS %d, wildcards %v, identifiers %v, shared %v, retain %v",
 		present, m.serverRM, m.serverMax, m.aliasMax, m.keepAlive, m.serverQoS, m.wildcards, m.subIDsOK, m.sharedOK, m.retainOK)
+	switch {
+	case m.s.cfg.PingTimeout > 0:
+		m.pingTimeout = m.s.cfg.PingTimeout
+	case m.keepAlive > 0:
+		m.pingTimeout = max(m.keepAlive/2, 500*time.Millisecond)
+	default:
+		m.pingTimeout = 30 * time.Second
+	}
 	if !present {
-		// The broker starts a new session: everything open is gone.
+		// The broker starts a new session: everything open is gone. The
+		// client fails its unfinished publishes or publishes them again.
 		b.forget()
 		for _, id := range sortedKeys(m.open) {
 			if u := m.open[id]; u.kind == codec.TypePublish {
-				m.ctx.lost[u.token] = true
+				if m.s.cfg.SessionLost == FailOnSessionLost {
+					m.ctx.lost[u.token] = true
+				} else {
+					m.msgs[u.msg].republish = true
+				}
 			}
 		}
 		clear(m.open)
@@ -2106,6 +2268,8 @@ func (m *model) actBrokerDisconnect(t *rapid.T) {
 		}
 		return ""
 	}
+	m.ctx.serverClose = true
+	m.strike()
 	m.feed(&codec.Disconnect{ReasonCode: code})
 	if !m.ctx.closed || len(m.ctx.emitted) != 0 {
 		m.fail("server DISCONNECT: closed %v, wrote %v", m.ctx.closed, m.ctx.emitted)
@@ -2169,6 +2333,13 @@ func (m *model) settle() {
 	for _, n := range sortedKeys(m.b.msgs) {
 		if bm := m.b.msgs[n]; bm.qos > 0 && !bm.lost && bm.delivered == 0 {
 			m.fail("QoS %d message b%d never delivered and its session was not lost", bm.qos, n)
+		}
+	}
+	// At least once: a publish that completed on a successful
+	// acknowledgement reached the broker, across session losses.
+	for _, n := range sortedKeys(m.msgs) {
+		if om := m.msgs[n]; om.ok && m.b.received[n] == 0 {
+			m.fail("publish #%d completed successfully but the broker never received it", n)
 		}
 	}
 	// The session's subscriptions are subscriptions of the broker's.
@@ -2245,4 +2416,95 @@ func sortedKeys[K interface {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// window is the most QoS 1/2 PUBLISH packets in flight on this connection:
+// the server's Receive Maximum on 5.0, 20 on 3.1.1, capped (5.0) or set
+// (3.1.1) by Config.MaxInflight.
+func (m *model) window() int {
+	w := m.serverRM
+	if w == 0 {
+		w = 65535
+	}
+	if m.v == codec.V311 {
+		w = 20
+	}
+	if mi := m.s.cfg.MaxInflight; mi > 0 && (m.v == codec.V311 || mi < w) {
+		w = mi
+	}
+	return w
+}
+
+// deadAt is when the connection is dead with a PINGREQ outstanding: the
+// ping timeout after the later of the oldest PINGREQ and the last packet.
+func (m *model) deadAt() time.Time {
+	t := m.pings[0].at
+	if m.lastRecv.After(t) {
+		t = m.lastRecv
+	}
+	return t.Add(m.pingTimeout)
+}
+
+// deadline is the session's next deadline as the model sees it.
+func (m *model) deadline() time.Time {
+	var d time.Time
+	earliest := func(t time.Time) {
+		if !t.IsZero() && (d.IsZero() || t.Before(d)) {
+			d = t
+		}
+	}
+	switch m.phase {
+	case mConnecting:
+		earliest(m.connectAt.Add(m.s.cfg.ConnectTimeout))
+	case mConnected:
+		if m.keepAlive > 0 {
+			earliest(m.lastSent.Add(m.keepAlive))
+			if len(m.pings) == 0 {
+				earliest(m.lastRecv.Add(m.keepAlive))
+			}
+		}
+		if len(m.pings) > 0 {
+			earliest(m.deadAt())
+		}
+		if m.s.holding { // the hold window is the router's business, not modelled here
+			earliest(m.s.holdDeadline)
+		}
+	}
+	return d
+}
+
+// oldestSent is the message Config.PoisonCloses would blame for the end of
+// this connection: the oldest open publish (re)sent as PUBLISH on it and
+// still waiting for PUBACK or PUBREC.
+func (m *model) oldestSent() *outMsg {
+	var best *outMsg
+	for _, u := range m.open {
+		if u.kind != codec.TypePublish {
+			continue
+		}
+		om := m.msgs[u.msg]
+		if om.pubrec || (om.sentConn != m.conn && om.resentConn != m.conn) {
+			continue
+		}
+		if best == nil || om.seq < best.seq {
+			best = om
+		}
+	}
+	return best
+}
+
+// strike applies a server close of a connection that reached CONNACK.
+func (m *model) strike() {
+	limit := m.s.cfg.PoisonCloses
+	if m.phase != mConnected || limit < 0 {
+		return
+	}
+	om := m.oldestSent()
+	if om == nil {
+		return
+	}
+	om.strikes++
+	if om.strikes >= limit {
+		m.ctx.poisoned[om.token] = om.strikes
+	}
 }

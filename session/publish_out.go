@@ -34,8 +34,15 @@ type flight struct {
 	idOff      int    // offset of the packet identifier in pkt
 	seq        uint64
 	prev, next *flight
-	resend     bool // unacknowledged and not yet sent on this connection
-	counted    bool // holds one unit of this connection's send quota
+	resend     bool   // unacknowledged and not yet sent on this connection
+	counted    bool   // holds one unit of this connection's send quota
+	sentConn   uint64 // the connection (Session.connCount) it was last sent on as PUBLISH
+	strikes    int    // server closes in a row with it as the oldest PUBLISH (Config.PoisonCloses)
+	// oldID is, for a message of a lost session waiting in the queue to be
+	// published again (Config.SessionLost), its identifier in the lost
+	// session: reserved, and the key of its Store record, until it is sent
+	// with a new one.
+	oldID uint16
 }
 
 func (s *Session) newFlight() *flight {
@@ -97,7 +104,10 @@ func idOffset(pkt []byte) int {
 // A QoS 0 message is written at once when connected and returns token 0: it
 // is done. Otherwise the message waits for the connection, send quota and a
 // packet identifier, and its Token completes with EventPublished: on PUBACK
-// (QoS 1), PUBCOMP (QoS 2), a refusal (a *ReasonError), or a failure.
+// (QoS 1), PUBCOMP (QoS 2), a refusal (a *ReasonError), or a failure (such
+// as a *PoisonError, see Config.PoisonCloses, or ErrSessionLost with
+// FailOnSessionLost). A message of a lost session published again keeps
+// its Token (RepublishOnSessionLost).
 //
 // Errors, before anything is written: an invalid packet (*codec.Error),
 // a QoS, retain or size the connected server refused in its CONNACK
@@ -165,13 +175,17 @@ func (s *Session) checkPublish(qos codec.QoS, retain bool) error {
 }
 
 // Cancel withdraws a publish that has not been sent yet and reports whether
-// it did; its token then completes with no event, and its place in the
+// it did (a message of a lost session waiting to be published again was
+// sent: it cannot be withdrawn); its token then completes with no event, and its place in the
 // queue (MaxQueued, Inflight) is free at once. A message already sent
 // keeps its packet identifier and quota until the server acknowledges it:
 // it cannot be taken back.
 func (s *Session) Cancel(t Token) bool {
 	for i := s.qhead; i < len(s.queue); i++ {
 		if f := s.queue[i]; f.token == t {
+			if f.oldID != 0 {
+				return false // sent in a lost session, waiting to be published again
+			}
 			s.queue = slices.Delete(s.queue, i, i+1)
 			if s.qhead == len(s.queue) {
 				s.queue, s.qhead = s.queue[:0], 0
@@ -225,7 +239,8 @@ func (s *Session) sendPublish(now time.Time, p *codec.Publish) error {
 //     [MQTT-3.2.2-15] (the server would close the connection, again at
 //     every reconnect): it fails with a *TooLargeError; see failResend.
 //   - Without session present the unacknowledged messages have already
-//     failed with ErrSessionLost (sessionLost), and the queue is checked as
+//     failed with ErrSessionLost, or, by default, been put back at the front
+//     of the queue as new messages (sessionLost); the queue is checked as
 //     above.
 //
 // Every QoS 1 or 2 message thus completes or fails with a typed error in
@@ -259,6 +274,7 @@ func (s *Session) flush(now time.Time) {
 		} else {
 			s.sendRaw(now, f.pkt)
 			s.out[start] |= 0x08 // DUP [MQTT-3.3.1-1]
+			f.sentConn = s.connCount
 		}
 		f = f.next
 	}
@@ -266,14 +282,12 @@ func (s *Session) flush(now time.Time) {
 		f := s.queue[s.qhead]
 		if err := s.checkPublish(f.qos, f.retain); err != nil {
 			s.popQueue()
-			s.push(Event{Kind: EventPublished, Token: f.token, Err: err})
-			s.recycle(f)
+			s.failQueued(f, err)
 			continue
 		}
 		if max := s.info.MaximumPacket; max != 0 && len(f.pkt) > int(max) {
 			s.popQueue()
-			s.push(Event{Kind: EventPublished, Token: f.token, Err: &TooLargeError{Size: len(f.pkt), Max: int(max)}})
-			s.recycle(f)
+			s.failQueued(f, &TooLargeError{Size: len(f.pkt), Max: int(max)})
 			continue
 		}
 		if f.qos == codec.AtMostOnce {
@@ -288,7 +302,12 @@ func (s *Session) flush(now time.Time) {
 		}
 		id, ok := s.ids.take()
 		if !ok {
-			break
+			if f.oldID == 0 {
+				break
+			}
+			// A message of a lost session may use the identifier it
+			// reserves: the server forgot it with the session.
+			id = f.oldID
 		}
 		f.id = id
 		f.pkt[f.idOff], f.pkt[f.idOff+1] = byte(id>>8), byte(id)
@@ -296,20 +315,50 @@ func (s *Session) flush(now time.Time) {
 		f.seq = s.seq
 		if st := s.cfg.Store; st != nil {
 			if err := st.PutOutbound(OutboundRecord{ID: id, Seq: f.seq, Packet: f.pkt}); err != nil {
-				s.ids.free(id)
+				if id != f.oldID {
+					s.ids.free(id)
+				}
 				s.popQueue()
-				s.push(Event{Kind: EventPublished, Token: f.token, Err: err})
-				s.recycle(f)
+				s.failQueued(f, err)
 				continue
 			}
+			// A message of a lost session: its record moves to the new
+			// identifier (the new one is written first, so that a crash
+			// in between leaves the message twice, never not at all).
+			if f.oldID != 0 && f.oldID != id {
+				if err := st.DeleteOutbound(f.oldID); err != nil {
+					s.ids.free(id)
+					s.storeFailed(now, err)
+					return
+				}
+			}
+		}
+		if f.oldID != 0 {
+			if f.oldID != id {
+				s.ids.free(f.oldID)
+			}
+			f.oldID = 0
 		}
 		s.popQueue()
-		f.state, f.counted = statePublished, true
+		f.state, f.counted, f.sentConn = statePublished, true, s.connCount
 		s.quota--
 		s.flights[id] = f
 		s.linkFlight(f)
 		s.sendQueued(now, f)
 	}
+}
+
+// failQueued fails a message taken from the queue before it was sent. A
+// message of a lost session also gives up its old identifier and record.
+func (s *Session) failQueued(f *flight, err error) {
+	if f.oldID != 0 {
+		s.ids.free(f.oldID)
+		if st := s.cfg.Store; st != nil {
+			st.DeleteOutbound(f.oldID) // a record left behind is published again after a restart: never a loss
+		}
+	}
+	s.push(Event{Kind: EventPublished, Token: f.token, Err: err})
+	s.recycle(f)
 }
 
 func (s *Session) popQueue() {
@@ -365,7 +414,12 @@ func (s *Session) finishFlight(f *flight, ev Event, store bool) {
 // Its Store record is kept too, so that a restarted process reserves the
 // identifier as well; it restores the message and resends it (DUP set)
 // once the server's limit allows, or fails it again here.
-func (s *Session) failResend(f *flight, err error) {
+func (s *Session) failResend(f *flight, err error) { s.failSent(f, err) }
+
+// failSent fails a message sent and not acknowledged (see failResend, and
+// strike for Config.PoisonCloses): a QoS 1 identifier and record are freed,
+// a QoS 2 identifier stays reserved with its record.
+func (s *Session) failSent(f *flight, err error) {
 	id, qos := f.id, f.qos
 	s.finishFlight(f, Event{Kind: EventPublished, Token: f.token, Err: err}, qos != codec.ExactlyOnce)
 	if qos == codec.ExactlyOnce {
@@ -399,11 +453,17 @@ func (s *Session) handlePuback(now time.Time, p *codec.Puback) error {
 }
 
 // handlePubrec moves a QoS 2 publish to its PUBREL step [MQTT-4.3.3-4], or
-// ends it when the server refused it (reason 0x80 or above). A PUBREC for an
-// unknown identifier is answered with PUBREL (reason 0x92 on 5.0).
+// ends it when the server refused it (reason 0x80 or above) [MQTT-4.3.3-9].
+// A PUBREC for an unknown identifier is answered with PUBREL (reason 0x92 on
+// 5.0), unless it is a refusal: a PUBREL follows only a successful PUBREC
+// [MQTT-4.3.3-4], and after a failed one the exchange is over [MQTT-4.4.0-2],
+// so it is ignored.
 func (s *Session) handlePubrec(now time.Time, p *codec.Pubrec) error {
 	f := s.flights[p.PacketID]
 	if f == nil {
+		if p.ReasonCode.Failed() {
+			return nil
+		}
 		s.acks.pubrel = codec.Pubrel{PacketID: p.PacketID}
 		if s.v == codec.V5 {
 			s.acks.pubrel.ReasonCode = codec.ReasonPacketIdentifierNotFound
@@ -456,4 +516,60 @@ func (s *Session) storeFailed(now time.Time, err error) error {
 	}
 	s.close(now, perr)
 	return perr
+}
+
+// sendWindow returns the most QoS 1 and 2 PUBLISH packets unacknowledged at
+// once on this connection (Config.MaxInflight): the server's Receive Maximum
+// on 5.0 [MQTT-4.9.0-2], 20 on 3.1.1; a set MaxInflight replaces the 3.1.1
+// default and caps the 5.0 value.
+func (s *Session) sendWindow() int {
+	w := int(s.info.ReceiveMaximum)
+	if s.v == codec.V311 {
+		w = defaultMaxInflight311
+	}
+	if m := s.cfg.MaxInflight; m > 0 && (s.v == codec.V311 || m < w) {
+		w = m
+	}
+	return w
+}
+
+// closedByServer reports whether a connection ended with err ended by the
+// server's doing: the transport was lost (ConnectionLost) or the server sent
+// DISCONNECT.
+func closedByServer(err error) bool {
+	switch e := err.(type) {
+	case *lostError:
+		return true
+	case *ReasonError:
+		return e.Packet == codec.TypeDisconnect
+	}
+	return false
+}
+
+// strike applies Config.PoisonCloses at the end of a connection that reached
+// CONNACK. The oldest message (re)sent as PUBLISH on it and still waiting
+// for PUBACK or PUBREC gets a strike when the server ended the connection,
+// and fails with a *PoisonError at the limit; any other end breaks its row.
+func (s *Session) strike(byServer bool) {
+	if s.cfg.PoisonCloses < 0 {
+		return
+	}
+	var f *flight
+	for g := s.head; g != nil; g = g.next {
+		if g.state == statePublished && g.sentConn == s.connCount {
+			f = g
+			break
+		}
+	}
+	if f == nil {
+		return
+	}
+	if !byServer {
+		f.strikes = 0
+		return
+	}
+	f.strikes++
+	if f.strikes >= s.cfg.PoisonCloses {
+		s.failSent(f, &PoisonError{Closes: f.strikes, Size: len(f.pkt)})
+	}
 }

@@ -2,6 +2,7 @@ package session
 
 import (
 	"errors"
+	"strconv"
 	"testing"
 	"time"
 
@@ -325,7 +326,7 @@ func TestReconnectResend(t *testing.T) {
 }
 
 func TestReconnectWithoutSession(t *testing.T) {
-	h := connected(t, Config{}, nil)
+	h := connected(t, Config{SessionLost: FailOnSessionLost}, nil)
 	tok := mustPublish(t, h, pub("a", 1, "x"))
 	h.sent()
 	h.feed(&codec.Publish{Topic: "in", QoS: 2, PacketID: 9})
@@ -364,3 +365,88 @@ func TestQuotaCountsResends(t *testing.T) {
 }
 
 var _ = time.Second
+
+// A PUBREL follows only a successful PUBREC [MQTT-4.3.3-4]; after a failed
+// one the exchange is over [MQTT-4.3.3-9] [MQTT-4.4.0-2]. So a refused
+// PUBREC for an identifier not in flight is ignored, while a successful one
+// is still answered with PUBREL (0x92 on 5.0).
+func TestUnknownPubrec(t *testing.T) {
+	h := connected(t, Config{}, nil)
+	for _, code := range []codec.ReasonCode{codec.ReasonUnspecifiedError, codec.ReasonNotAuthorized, codec.ReasonQuotaExceeded} {
+		if evs := h.feed(&codec.Pubrec{PacketID: 7, ReasonCode: code}); len(evs) != 0 {
+			t.Fatalf("events %+v", evs)
+		}
+		h.expectNothing()
+	}
+	h.feed(&codec.Pubrec{PacketID: 7, ReasonCode: codec.ReasonNoMatchingSubscribers})
+	h.expect(&codec.Pubrel{PacketID: 7, ReasonCode: codec.ReasonPacketIdentifierNotFound})
+	if !h.s.Connected() {
+		t.Fatal("closed")
+	}
+
+	h = connected(t, Config{Version: codec.V311}, nil)
+	h.feed(&codec.Pubrec{PacketID: 7})
+	h.expect(&codec.Pubrel{PacketID: 7})
+}
+
+// MQTT 3.1.1 has no Receive Maximum: the session keeps at most 20 QoS 1/2
+// messages in flight by default (Mosquitto's max_inflight_messages answers
+// the 21st QoS 2 PUBLISH with PUBREC 0x97 and closes). The rest wait in
+// order and go as places free up.
+func TestMaxInflight311(t *testing.T) {
+	h := connected(t, Config{Version: codec.V311}, nil)
+	var toks []Token
+	for i := range 25 {
+		toks = append(toks, mustPublish(t, h, pub("a", 2, strconv.Itoa(i))))
+	}
+	pubs := sentPublishes(h.sent())
+	if len(pubs) != 20 || pubs[19].PacketID != 20 {
+		t.Fatalf("sent %d PUBLISH packets, want 20", len(pubs))
+	}
+	if u, q := h.s.Inflight(); u != 20 || q != 5 {
+		t.Fatalf("inflight %d, queued %d", u, q)
+	}
+	h.feed(&codec.Pubrec{PacketID: 1})
+	h.expect(&codec.Pubrel{PacketID: 1}) // still in flight until PUBCOMP
+	evs := h.feed(&codec.Pubcomp{PacketID: 1})
+	if e := publishedEvent(t, evs, toks[0]); e.Err != nil {
+		t.Fatal(e.Err)
+	}
+	want := pub("a", 2, "20")
+	want.PacketID = 21
+	h.expect(want)
+}
+
+// Config.MaxInflight replaces the 3.1.1 default and caps the server's
+// Receive Maximum on 5.0 [MQTT-4.9.0-2].
+func TestMaxInflightConfig(t *testing.T) {
+	cases := []struct {
+		name string
+		cfg  Config
+		rm   uint16 // the server's Receive Maximum (5.0), 0: none
+		want int
+	}{
+		{"3.1.1 raised", Config{Version: codec.V311, MaxInflight: 30}, 0, 25},
+		{"3.1.1 lowered", Config{Version: codec.V311, MaxInflight: 3}, 0, 3},
+		{"5.0 server's", Config{}, 4, 4},
+		{"5.0 capped", Config{MaxInflight: 3}, 10, 3},
+		{"5.0 cap above the server's", Config{MaxInflight: 8}, 5, 5},
+		{"5.0 no Receive Maximum", Config{}, 0, 25},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ack := &codec.Connack{}
+			ack.Props.ReceiveMaximum = c.rm
+			h := connected(t, c.cfg, ack)
+			for range 25 {
+				mustPublish(t, h, pub("a", 1, "x"))
+			}
+			if n := len(sentPublishes(h.sent())); n != c.want {
+				t.Fatalf("%d PUBLISH packets in flight, want %d", n, c.want)
+			}
+		})
+	}
+	if _, err := New(Config{Version: codec.V5, ClientID: "c", MaxInflight: -1}); !errors.Is(err, ErrInvalidConfig) {
+		t.Fatalf("MaxInflight -1: %v", err)
+	}
+}

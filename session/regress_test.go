@@ -108,7 +108,7 @@ func TestResendAboveNewMaximumQoS(t *testing.T) {
 // the server says it lost the session, because it may hold it at "PUBREC
 // sent" [MQTT-4.3.3-9].
 func TestResendAboveNewMaximumPacketSize(t *testing.T) {
-	h := connected(t, Config{MaxPacketID: 3}, nil)
+	h := connected(t, Config{MaxPacketID: 3, SessionLost: FailOnSessionLost}, nil)
 	big := strings.Repeat("x", 100)
 	tok1 := mustPublish(t, h, pub("a/b", 1, big))
 	tok2 := mustPublish(t, h, pub("a/b", 2, big))

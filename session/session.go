@@ -2,6 +2,8 @@ package session
 
 import (
 	"errors"
+	"io"
+	"strings"
 	"time"
 
 	"github.com/zmqtt/zmqtt-go/codec"
@@ -35,7 +37,10 @@ type Session struct {
 	info            ConnInfo
 	connCount       uint64
 	keepAlive       time.Duration
+	pingTimeout     time.Duration // of this connection (Config.pingTimeoutFor)
 	lastSent        time.Time
+	lastRecv        time.Time // the last complete packet received
+	gotPacket       bool      // a packet arrived on this connection
 	connectDeadline time.Time
 	pings           []ping
 
@@ -195,7 +200,8 @@ func (s *Session) Info() (ConnInfo, bool) {
 func (s *Session) ClientID() string { return s.clientID }
 
 // Inflight returns the number of unacknowledged outgoing QoS 1 and 2
-// messages and the number waiting in the queue.
+// messages and the number waiting in the queue (messages of a lost session
+// waiting to be published again included).
 func (s *Session) Inflight() (unacked, queued int) {
 	return len(s.flights), len(s.queue) - s.qhead
 }
@@ -279,6 +285,8 @@ func (s *Session) Connect(now time.Time) error {
 	}
 	s.out = out
 	s.lastSent = now
+	s.lastRecv = now
+	s.gotPacket = false
 	s.phase = phaseConnecting
 	s.connectDeadline = now.Add(s.cfg.ConnectTimeout)
 	s.dec = codec.Decoder{Version: s.v, From: codec.RoleServer}
@@ -345,6 +353,14 @@ func (s *Session) HandleBytes(now time.Time, src []byte) (int, error) {
 	if errors.Is(err, codec.ErrIncomplete) {
 		return 0, nil
 	}
+	if err == nil && n == 4 && s.phase == phaseConnecting && s.v == codec.V5 && isV311VersionRefusal(src[:n]) {
+		s.lastRecv, s.gotPacket = now, true
+		e := &ReasonError{Packet: codec.TypeConnack, Code: codec.ReasonUnsupportedProtocolVersion,
+			ReturnCode: codec.ReturnUnacceptableProtocolVersion,
+			Note:       "the broker answered with an MQTT 3.1.1 CONNACK (return code 0x01, unacceptable protocol version): it does not speak MQTT 5.0; connect with MQTT 3.1.1"}
+		s.close(now, e)
+		return n, e
+	}
 	if err == nil {
 		var p codec.Packet
 		p, n, err = s.dec.Decode(src[:n])
@@ -360,6 +376,14 @@ func (s *Session) HandleBytes(now time.Time, src []byte) (int, error) {
 	perr := &ProtocolError{Remote: true, Reason: reason, Msg: "bad packet from the server", Err: err}
 	s.fail(now, perr)
 	return 0, perr
+}
+
+// isV311VersionRefusal reports whether b is the CONNACK an MQTT 3.1.1 server
+// sends to a CONNECT of a protocol level it does not support [MQTT-3.1.2-2]:
+// remaining length 2, Session Present 0, return code 0x01. As MQTT 5.0 it
+// does not decode (no property length, reason 0x01 is not a CONNACK code).
+func isV311VersionRefusal(b []byte) bool {
+	return len(b) == 4 && b[0] == 0x20 && b[1] == 0x02 && b[2] == 0x00 && b[3] == byte(codec.ReturnUnacceptableProtocolVersion)
 }
 
 // HandlePacket is HandleBytes for a caller that decodes packets itself. The
@@ -384,6 +408,7 @@ func (s *Session) HandlePacket(now time.Time, p codec.Packet) error {
 // handle dispatches one decoded packet by phase (each phase accepts a
 // fixed set of packet types, rustls/h11 style).
 func (s *Session) handle(now time.Time, p codec.Packet) error {
+	s.lastRecv, s.gotPacket = now, true // any packet is a sign of life (see keepalive.go)
 	if s.phase == phaseConnecting {
 		switch p := p.(type) {
 		case *codec.Connack:
@@ -430,6 +455,9 @@ func (s *Session) handleConnack(now time.Time, p *codec.Connack) error {
 		if s.v == codec.V311 {
 			e.ReturnCode, e.Code = p.ReasonCode, codec.ReasonFromReturnCode(p.ReasonCode)
 		}
+		if e.Code == codec.ReasonUnsupportedProtocolVersion {
+			e.Note = "the broker does not speak MQTT " + s.v.String()
+		}
 		s.close(now, e)
 		return e
 	}
@@ -466,7 +494,11 @@ func (s *Session) handleConnack(now time.Time, p *codec.Connack) error {
 		ConnectedAt:      now,
 		ConnectionNumber: s.connCount,
 	}
-	if pr.AssignedClientID != "" {
+	// The Assigned Client Identifier answers an empty client identifier
+	// [MQTT-3.1.3-7] [MQTT-3.2.2-16]; when we sent one of our own, a server
+	// that sends one anyway is ignored: the identifier is ours to choose,
+	// and the next CONNECT carries it again.
+	if pr.AssignedClientID != "" && s.clientID == "" {
 		s.clientID = cloneStr(pr.AssignedClientID)
 		info.ClientID = s.clientID
 	}
@@ -475,6 +507,7 @@ func (s *Session) handleConnack(now time.Time, p *codec.Connack) error {
 		info.KeepAlive = pr.ServerKeepAlive
 		s.keepAlive = time.Duration(pr.ServerKeepAlive) * time.Second
 	}
+	s.pingTimeout = s.cfg.pingTimeoutFor(s.keepAlive)
 	if pr.Has(codec.PropSessionExpiryInterval) {
 		info.SessionExpiry = pr.SessionExpiry
 	}
@@ -497,7 +530,7 @@ func (s *Session) handleConnack(now time.Time, p *codec.Connack) error {
 		info.SharedSubs = pr.SharedSubAvailable == 1
 	}
 	s.info = info
-	s.quota = int(info.ReceiveMaximum)
+	s.quota = s.sendWindow()
 	if s.cfg.OutboundAliases {
 		s.aliasOut.reset(info.TopicAliasMax)
 	}
@@ -518,10 +551,16 @@ func (s *Session) handleConnack(now time.Time, p *codec.Connack) error {
 }
 
 // sessionLost applies a CONNACK without session present: the server has no
-// state of ours, so unacknowledged messages are failed (the server may never
-// have received them, and its identifiers are free again), incoming QoS 2
-// state is dropped, and every subscription must be made again.
+// state of ours [MQTT-3.2.2-5], so its identifiers are free again, incoming
+// QoS 2 state is dropped, and every subscription must be made again. The
+// unacknowledged messages (the server may never have received them) are
+// published again (republish) or failed with ErrSessionLost, as
+// Config.SessionLost says.
 func (s *Session) sessionLost(now time.Time) {
+	if s.cfg.SessionLost == RepublishOnSessionLost && s.head != nil {
+		s.republish(now)
+		return
+	}
 	for f := s.head; f != nil; {
 		next := f.next
 		s.finishFlight(f, Event{Kind: EventPublished, Token: f.token, Err: ErrSessionLost}, false)
@@ -537,6 +576,59 @@ func (s *Session) sessionLost(now time.Time) {
 			s.storeFailed(now, err)
 		}
 	}
+	s.forgetSubscriptions()
+}
+
+// republish puts the unacknowledged messages of a lost session at the front
+// of the queue, in their original order, to be sent again as new messages
+// (RepublishOnSessionLost). Each keeps its token, its old identifier
+// (reserved) and its Store record under that identifier, rewritten as not
+// released, until flush sends it with a new identifier; a restart before
+// then restores it. The Store is changed record by record rather than
+// Reset, so that a crash part way leaves every message recorded.
+func (s *Session) republish(now time.Time) {
+	st := s.cfg.Store
+	var storeErr error
+	var rep []*flight
+	for f := s.head; f != nil; {
+		next := f.next
+		s.unlinkFlight(f)
+		delete(s.flights, f.id)
+		if f.counted {
+			s.quota++
+		}
+		if f.state == stateReleased && st != nil && storeErr == nil {
+			storeErr = st.PutOutbound(OutboundRecord{ID: f.id, Seq: f.seq, Packet: f.pkt})
+		}
+		f.oldID, f.id = f.id, 0
+		f.state, f.resend, f.counted = stateQueued, false, false
+		rep = append(rep, f)
+		f = next
+	}
+	s.queue = append(rep, s.queue[s.qhead:]...)
+	s.qhead = 0
+	for _, id := range s.stale {
+		s.ids.free(id)
+		if st != nil && storeErr == nil {
+			storeErr = st.DeleteOutbound(id)
+		}
+	}
+	s.stale = s.stale[:0]
+	for id, m := range s.inbound {
+		if m.state == inReceived && st != nil && storeErr == nil {
+			storeErr = st.DeleteInbound(id)
+		}
+	}
+	s.dropInbound()
+	if storeErr != nil {
+		s.storeFailed(now, storeErr)
+	}
+	s.forgetSubscriptions()
+}
+
+// forgetSubscriptions marks every subscription for a new SUBSCRIBE and ends
+// the unsubscriptions waiting for a connection: the server has none of them.
+func (s *Session) forgetSubscriptions() {
 	for _, g := range s.groups {
 		if g.state == groupActive {
 			g.state = groupPending
@@ -560,23 +652,47 @@ func (s *Session) dropInbound() {
 	s.inEpoch++
 }
 
-// ConnectionLost tells the session that the network connection ended. It
-// queues EventClosed with an error that wraps cause and ErrConnectionLost,
-// unless the session already reported the end of this connection.
+// ConnectionLost tells the session that the network connection ended (read
+// EOF or reset, write error). It queues EventClosed with an error that wraps
+// cause and ErrConnectionLost, unless the session already reported the end
+// of this connection. When the server closed or reset the connection
+// (cause nil, io.EOF, io.ErrUnexpectedEOF or a reset) while connecting on
+// MQTT 5.0 before any packet came, the error's message adds that the broker
+// may not speak MQTT 5.0 (some close the connection instead of answering);
+// it still matches only ErrConnectionLost (and cause). A connection lost after its CONNACK counts
+// as the server's doing for Config.PoisonCloses.
 func (s *Session) ConnectionLost(now time.Time, cause error) {
 	if s.phase == phaseIdle {
 		return
 	}
-	s.close(now, &lostError{cause: cause})
+	e := &lostError{cause: cause}
+	if s.phase == phaseConnecting && s.v == codec.V5 && !s.gotPacket && closedUnanswered(cause) {
+		e.hint = "the broker closed the connection without answering the CONNECT: it may not speak MQTT 5.0"
+	}
+	s.close(now, e)
 }
 
-type lostError struct{ cause error }
+// closedUnanswered reports whether cause says the peer closed or reset the
+// connection, rather than, say, a TLS alert that explains itself.
+func closedUnanswered(cause error) bool {
+	return cause == nil || errors.Is(cause, io.EOF) || errors.Is(cause, io.ErrUnexpectedEOF) ||
+		strings.Contains(cause.Error(), "connection reset")
+}
+
+type lostError struct {
+	cause error
+	hint  string
+}
 
 func (e *lostError) Error() string {
-	if e.cause == nil {
-		return ErrConnectionLost.Error()
+	s := ErrConnectionLost.Error()
+	if e.cause != nil {
+		s += ": " + e.cause.Error()
 	}
-	return ErrConnectionLost.Error() + ": " + e.cause.Error()
+	if e.hint != "" {
+		s += " (" + e.hint + ")"
+	}
+	return s
 }
 func (e *lostError) Unwrap() []error {
 	if e.cause == nil {
@@ -608,6 +724,9 @@ func (s *Session) fail(now time.Time, perr *ProtocolError) error {
 func (s *Session) close(now time.Time, err error) {
 	if s.phase == phaseIdle {
 		return
+	}
+	if s.phase == phaseConnected {
+		s.strike(closedByServer(err))
 	}
 	s.phase = phaseIdle
 	// Pending pings and re-authentications fail with the reason of the end;

@@ -27,6 +27,9 @@ type Store interface {
 	Load() (State, error)
 	// PutOutbound saves an outgoing QoS 1 or 2 PUBLISH. Packet is its
 	// encoding without DUP and without topic alias; the store must copy it.
+	// It replaces any record with the same ID, Released included: the
+	// session rewrites the records of a lost session's messages this way
+	// (Config.SessionLost).
 	PutOutbound(r OutboundRecord) error
 	// ReleaseOutbound records that the PUBLISH with this identifier got its
 	// PUBREC and that its PUBREL is due.

@@ -261,3 +261,23 @@ func TestSessionRestart(t *testing.T) {
 		t.Fatalf("resent after restart (-want +got):\n%s", diff)
 	}
 }
+
+// PutOutbound replaces a record, Released included: the session rewrites
+// the records of a lost session's messages so (session.RepublishOnSessionLost).
+func TestPutOutboundReplacesReleased(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.log")
+	s := open(t, path, nil)
+	must(t, s.PutOutbound(rec(2, 2, "two")))
+	must(t, s.ReleaseOutbound(2))
+	must(t, s.PutOutbound(rec(2, 2, "two")))
+	must(t, s.Sync())
+	must(t, s.Close())
+	st, err := open(t, path, nil).Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []session.OutboundRecord{rec(2, 2, "two")}
+	if diff := cmp.Diff(want, st.Outbound, cmpopts.EquateEmpty()); diff != "" {
+		t.Fatalf("records after reopen (-want +got):\n%s", diff)
+	}
+}
