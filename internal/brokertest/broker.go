@@ -14,6 +14,51 @@
 // Start is for tests: it fails the test, with an install hint when
 // mosquitto is missing, and stops the broker at cleanup. Launch is for
 // programs (the demo) and returns errors instead.
+//
+// # NATS cluster
+//
+// StartNATSCluster (LaunchNATSCluster for programs) runs n nats-server
+// nodes, each with JetStream, its own store and an MQTT listener, routed
+// to each other. Measured with nats-server 2.9.10 and three nodes:
+//
+//   - A start takes 1 to 3.5 seconds. It returns when the JetStream meta
+//     leader counts every node as a current peer and every node answers an
+//     MQTT 3.1.1 CONNECT with CONNACK 0. The first CONNECT makes
+//     nats-server create its MQTT streams ($MQTT_sess, $MQTT_msgs,
+//     $MQTT_rmsgs); a CONNECT made before the meta leader knows every node
+//     fails ("no suitable peers for placement") and the client sees its
+//     connection closed without CONNACK.
+//   - The streams have 3 replicas (min(n, 3)), set with mqtt {
+//     stream_replicas }; consumers inherit it. Left to itself, nats-server
+//     2.9 takes the number of addresses in the node's own routes list, 2
+//     here, and a stream with 2 replicas stalls when one node dies ("has NO
+//     quorum"). A QoS 1 subscription is a durable JetStream consumer.
+//   - A QoS 1 subscriber on one node receives the QoS 1 messages published
+//     on the other nodes, each once (200 of 200, no duplicate). A retained
+//     message published on one node reaches a subscriber on another.
+//   - Sessions are cluster-wide: a client with clean session false that
+//     connects to another node with the same client ID gets session
+//     present and the QoS 1 messages queued while it was away, also after
+//     its first node was killed. A second connection with the same client
+//     ID on another node takes over, and the first is closed at once.
+//   - After Kill of one node, the two others keep quorum and keep working,
+//     but every raft group (the meta group, each stream, each consumer)
+//     whose leader was on the killed node first elects a new one. Until
+//     then, 0 to 30 seconds (mostly 4 to 13), on the survivors a CONNECT
+//     gets no CONNACK and is closed after 4 s, a QoS 1 SUBSCRIBE gets
+//     SUBACK 0x80 after 4 s, and a QoS 1 PUBLISH gets no PUBACK and its
+//     connection is closed after 4 s. A CONNECT sent while an earlier one
+//     with the same client ID is pending is refused. Clients must retry
+//     with a deadline. Connected subscribers on the survivors stay
+//     connected and receive what is published once it gets through.
+//   - Restart of the killed node, on the same ports and store, answers a
+//     CONNECT again within 0.5 to 2 seconds. With two nodes killed, the
+//     last one closes every CONNECT after 4 s without CONNACK; restarting
+//     one of the two brings service back in about 10 seconds.
+//   - nats-server 2.9 speaks MQTT 3.1.1 only: an MQTT 5.0 CONNECT gets
+//     CONNACK 0x01 (unacceptable protocol version). QoS 2 is not
+//     supported: a SUBSCRIBE at QoS 2 is granted QoS 1, and a PUBLISH at
+//     QoS 2 closes the connection.
 package brokertest
 
 import (

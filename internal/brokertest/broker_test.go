@@ -160,3 +160,26 @@ func TestConfigFileAndCertificates(t *testing.T) {
 		t.Errorf("URL(WSS) = %q", u)
 	}
 }
+
+// TestExtraMaxPacketSize checks that Config.Extra carries a global option:
+// with max_packet_size 2048, Mosquitto 2.0 announces the limit in CONNACK
+// (MQTT 5.0) and disconnects a client that sends a larger packet with
+// reason 0x95 (packet too large).
+func TestExtraMaxPacketSize(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	b := brokertest.Start(t, brokertest.Config{Extra: []string{"max_packet_size 2048"}})
+	c := dialRaw(t, ctx, b.Addr(brokertest.MQTT))
+	c.send(&codec.Connect{CleanStart: true, ClientID: "max-packet"})
+	if ca := c.recv().(*codec.Connack); ca.ReasonCode != codec.ReasonSuccess || ca.Props.MaximumPacketSize != 2048 {
+		t.Fatalf("CONNACK %v, maximum packet size %d; want 2048", ca.ReasonCode, ca.Props.MaximumPacketSize)
+	}
+	c.send(&codec.Publish{Topic: "size", QoS: codec.AtLeastOnce, PacketID: 1, Payload: make([]byte, 1000)})
+	if ack, ok := c.recv().(*codec.Puback); !ok || ack.PacketID != 1 {
+		t.Fatalf("small publish: %v", ack)
+	}
+	c.send(&codec.Publish{Topic: "size", QoS: codec.AtLeastOnce, PacketID: 2, Payload: make([]byte, 3000)})
+	if d, ok := c.recv().(*codec.Disconnect); !ok || d.ReasonCode != codec.ReasonPacketTooLarge {
+		t.Fatalf("oversized publish: got %v, want DISCONNECT 0x95", d)
+	}
+}
