@@ -117,6 +117,46 @@ func (c *Client) Publish(ctx context.Context, topic string, payload []byte, opts
 	return err
 }
 
+// PublishAsync queues a message and returns at once, never blocking the
+// caller: for telemetry loops that must not stall while the broker is slow
+// or away. The topic and payload are copied. The returned handle's Done is
+// closed when the publish completes (as Publish would return) or fails;
+// its Err says which. While offline the message waits in the bounded queue
+// (Config.MaxQueued; beyond it the handle fails with ErrQueueFull), and a
+// QoS 1/2 message is saved in the Store, when one is set, once the client's
+// loop has taken it: a crash then loses nothing accepted. No goroutine is
+// started per message. Options as Publish.
+func (c *Client) PublishAsync(topic string, payload []byte, opts ...PublishOption) *Publishing {
+	var r pubReq
+	for _, o := range opts {
+		if o != nil {
+			o.applyPub(&r)
+		}
+	}
+	return c.c.publishAsync(topic, payload, &r)
+}
+
+// PublishAsync is Client.PublishAsync with MQTT 5.0 options; the handle's
+// Ack gives the PUBACK's or PUBCOMP's reason code and properties.
+func (c *Client5) PublishAsync(topic string, payload []byte, opts ...PublishOption5) *Publishing {
+	var r pubReq
+	for _, o := range opts {
+		if o != nil {
+			o.applyPub5(&r)
+		}
+	}
+	return c.c.publishAsync(topic, payload, &r)
+}
+
+// Drain waits until every accepted publish is complete: those in flight,
+// those queued (PublishAsync and Publish calls alike) and those restored
+// from the Store by a restarted process. It waits across reconnects.
+// Errors: ctx's error, the terminal error if the client closes first.
+func (c *Client) Drain(ctx context.Context) error { return c.c.drainAll(ctx, false) }
+
+// Drain is Client.Drain for MQTT 5.0.
+func (c *Client5) Drain(ctx context.Context) error { return c.c.drainAll(ctx, false) }
+
 // PubAck is the server's acknowledgement of an MQTT 5.0 QoS 1/2 publish:
 // its reason code (0x10 says no subscriber matched) and properties.
 type PubAck struct {

@@ -306,9 +306,34 @@ func TestReconnectResendsQoS1(t *testing.T) {
 	})
 }
 
-func TestReconnectWithoutSessionFailsInflight(t *testing.T) {
+// TestReconnectWithoutSessionRepublishes: by default a QoS 1 message in
+// flight when the session was lost is published again as a new message
+// (DUP clear), and its Publish succeeds [MQTT-4.4.0-1].
+func TestReconnectWithoutSessionRepublishes(t *testing.T) {
 	run(t, func(t *testing.T) {
 		c, n := newTest5(t, Config5{Config: Config{Persistent: true}, SessionExpiry: time.Hour})
+		p, _ := connect5(t, c, n, nil)
+		done := make(chan error, 1)
+		go func() { _, err := c.Publish(context.Background(), "q", []byte("m"), AtLeastOnce); done <- err }()
+		p.expect(&codec.Publish{Topic: "q", QoS: 1, PacketID: 1, Payload: []byte("m")})
+		p.conn.Close()
+		p2 := n.accept()
+		p2.handshake(&codec.Connack{SessionPresent: false})
+		pub := p2.recv().(*codec.Publish)
+		if pub.Dup || pub.Topic != "q" || string(pub.Payload) != "m" {
+			t.Fatalf("republished as %+v, want a new message (DUP clear)", pub)
+		}
+		p2.send(&codec.Puback{PacketID: pub.PacketID})
+		if err := <-done; err != nil {
+			t.Fatalf("publish whose session was lost: %v", err)
+		}
+		disconnect5(t, c, p2)
+	})
+}
+
+func TestReconnectWithoutSessionFailsInflight(t *testing.T) {
+	run(t, func(t *testing.T) {
+		c, n := newTest5(t, Config5{Config: Config{Persistent: true, SessionLost: FailOnSessionLost}, SessionExpiry: time.Hour})
 		p, _ := connect5(t, c, n, nil)
 		done := make(chan error, 1)
 		go func() { _, err := c.Publish(context.Background(), "q", nil, AtLeastOnce); done <- err }()
@@ -406,7 +431,7 @@ func TestQueueOverflow(t *testing.T) {
 		ctx := context.Background()
 		sc := make(chan *Subscription, 1)
 		go func() {
-			s, _ := c.Subscribe(ctx, []string{"o"}, AtLeastOnce, QueueSize(2))
+			s, _ := c.Subscribe(ctx, []string{"o"}, AtLeastOnce, QueueSize(2), DropWhenFull())
 			sc <- s
 		}()
 		p.recv()
@@ -448,6 +473,52 @@ func TestQueueOverflow(t *testing.T) {
 	})
 }
 
+// TestFullQueueHoldsConnection: by default a full queue makes the client
+// stop reading instead of dropping; the pause is not blamed on the broker
+// (no ping timeout while the consumer is slow, PINGREQs still go out), and
+// everything arrives, in order, once the consumer reads.
+func TestFullQueueHoldsConnection(t *testing.T) {
+	run(t, func(t *testing.T) {
+		c, n := newTest5(t, Config5{Config: Config{KeepAlive: 2 * time.Second}})
+		p, _ := connect5(t, c, n, nil)
+		ctx := context.Background()
+		sc := make(chan *Subscription, 1)
+		go func() {
+			s, _ := c.Subscribe(ctx, []string{"o"}, AtLeastOnce, QueueSize(2))
+			sc <- s
+		}()
+		p.recv()
+		p.send(&codec.Suback{PacketID: 1, ReasonCodes: []codec.ReasonCode{1}})
+		sub := <-sc
+		for i := 0; i < 5; i++ {
+			p.send(&codec.Publish{Topic: "o", Payload: []byte{byte('a' + i)}})
+		}
+		p.send(&codec.Publish{Topic: "o", QoS: 1, PacketID: 9, Payload: []byte("f")})
+		// 10 s of a stalled consumer: the client keeps pinging, never gives
+		// up on the link, and does not acknowledge what it has not read.
+		for range 5 {
+			p.expect(&codec.Pingreq{})
+			p.send(&codec.Pingresp{})
+		}
+		select {
+		case <-n.conns:
+			t.Fatal("the client reconnected while its consumer was slow")
+		default:
+		}
+		for _, want := range []string{"a", "b", "c", "d", "e", "f"} {
+			m, err := sub.Next(ctx)
+			if err != nil || string(m.Payload) != want {
+				t.Fatalf("got %q %v, want %q", m.Payload, err, want)
+			}
+		}
+		p.expect(&codec.Puback{PacketID: 9})
+		if sub.Dropped() != 0 {
+			t.Fatalf("dropped %d", sub.Dropped())
+		}
+		disconnect5(t, c, p)
+	})
+}
+
 func TestSlowConsumerDoesNotStall(t *testing.T) {
 	run(t, func(t *testing.T) {
 		c, n := newTest5(t, Config5{Config: Config{KeepAlive: 10 * time.Second}})
@@ -456,7 +527,7 @@ func TestSlowConsumerDoesNotStall(t *testing.T) {
 		subs := make(chan *Subscription, 2)
 		for i, f := range []string{"slow", "fast"} {
 			go func() {
-				s, _ := c.Subscribe(ctx, []string{f}, AtLeastOnce, QueueSize(1))
+				s, _ := c.Subscribe(ctx, []string{f}, AtLeastOnce, QueueSize(1), DropWhenFull())
 				subs <- s
 			}()
 			p.recv()

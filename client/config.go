@@ -84,6 +84,39 @@ type Config struct {
 	// MaxQueued bounds the publishes waiting for the connection or for send
 	// quota; default 1000. Publish fails with ErrQueueFull beyond it.
 	MaxQueued int
+	// MaxInflight bounds the QoS 1/2 messages in flight towards the broker
+	// (sent, not yet acknowledged); the others wait in order. Default: 20 on
+	// MQTT 3.1.1, which has no Receive Maximum (Mosquitto's default
+	// max_inflight_messages; a 3.1.1 broker may drop a client that sends
+	// more), and the broker's Receive Maximum on 5.0 (a set value caps it).
+	MaxInflight int
+	// PoisonCloses is how many times in a row the broker may close the
+	// connection right after a QoS 1/2 message was (re)sent before that
+	// message's Publish fails with a *PoisonError and the message leaves the
+	// session and the Store; default 3, negative turns it off. Without it a
+	// message the broker refuses by closing (one over an unannounced
+	// maximum packet size) would be resent at every reconnect, forever.
+	PoisonCloses int
+	// SessionLost says what becomes of accepted, unfinished QoS 1/2
+	// publishes when a reconnect finds no session on the broker. Default
+	// RepublishOnSessionLost: they are published again as new messages, so
+	// at-least-once holds across any reconnect (a QoS 2 message may then
+	// arrive twice: exactly once cannot span a lost session).
+	// FailOnSessionLost fails them with ErrSessionLost instead.
+	SessionLost SessionLostPolicy
+	// HoldTimeout bounds how long a QoS 1/2 message of a resumed session
+	// that no subscription takes yet is held, unacknowledged, waiting for
+	// its subscription to be made again; default 30 s. Then it goes to
+	// OnUnrouted (counted by Unrouted) and is acknowledged.
+	HoldTimeout time.Duration
+	// DrainTimeout bounds how long Disconnect waits, while connected, for
+	// every accepted publish to complete (the PUBACKs and PUBCOMPs of what
+	// is in flight, and the queue behind it) before it sends DISCONNECT:
+	// a graceful shutdown. Default 10 s; negative does not wait. Draining
+	// stops when the connection is lost (it does not wait for a reconnect)
+	// and when Disconnect's context ends; what did not complete then fails
+	// with ErrClosed, and stays in the Store when one is set.
+	DrainTimeout time.Duration
 	// FanOut delivers a message to every matching subscription instead of
 	// the most specific one.
 	FanOut bool
@@ -100,6 +133,16 @@ type Config struct {
 	// message no subscription took. Nil only counts them (Stats).
 	OnUnrouted func(Message)
 }
+
+// SessionLostPolicy says what happens to unfinished QoS 1/2 publishes when
+// the broker did not keep the session.
+type SessionLostPolicy = session.SessionLostPolicy
+
+// The session-lost policies.
+const (
+	RepublishOnSessionLost = session.RepublishOnSessionLost // default: publish again as new messages
+	FailOnSessionLost      = session.FailOnSessionLost      // fail them with ErrSessionLost
+)
 
 // NoKeepAlive as Config.KeepAlive turns keep alive off.
 const NoKeepAlive time.Duration = -1
@@ -175,6 +218,9 @@ type ReconnectPolicy struct {
 	// NoJitter uses the nominal delays as they are.
 	NoJitter bool
 }
+
+// DefaultDrainTimeout is the default of Config.DrainTimeout.
+const DefaultDrainTimeout = 10 * time.Second
 
 // The defaults of ReconnectPolicy.
 const (
@@ -283,6 +329,10 @@ func (c *Config) sessionConfig(v codec.Version) session.Config {
 		PasswordFlag:     pass != nil,
 		StrippedPrefixes: c.StrippedPrefixes,
 		MaxQueued:        c.MaxQueued,
+		MaxInflight:      c.MaxInflight,
+		PoisonCloses:     c.PoisonCloses,
+		SessionLost:      c.SessionLost,
+		HoldTimeout:      c.HoldTimeout,
 		Store:            c.Store,
 	}
 	if c.FanOut {

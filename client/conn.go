@@ -31,7 +31,8 @@ type connState struct {
 	done      chan struct{} // closed at teardown: reader and writer exit
 	rExit     chan struct{}
 	wExit     chan struct{}
-	pending   []byte // bytes of a packet not complete yet
+	pending   []byte // bytes not fed to the session yet: a partial packet, or kept back by a pause
+	readErr   error  // the reader's final error, reported once pending is consumed
 	lastWrite []byte // the batch the writer holds
 }
 
@@ -100,8 +101,8 @@ func (cs *connState) write() {
 	}
 }
 
-// onRead feeds a chunk to the session, one packet at a time, draining the
-// events of each packet before the next (they borrow from the bytes).
+// onRead feeds a chunk to the session (see consume) and returns its buffer
+// to the reader.
 func (c *core) onRead(ch chunk) {
 	cs := c.conn
 	data := ch.b
@@ -109,8 +110,25 @@ func (c *core) onRead(ch chunk) {
 		cs.pending = append(cs.pending, data...)
 		data = cs.pending
 	}
+	c.consume(cs, data)
+	if c.conn == cs {
+		cs.free <- ch.b[:cap(ch.b)]
+		if ch.err != nil {
+			cs.readErr = ch.err
+		}
+		c.checkReadErr(cs)
+	}
+	c.drain()
+}
+
+// consume feeds data to the session one packet at a time, draining the
+// events of each packet before the next (they borrow from the bytes). It
+// stops at a partial packet, at the end of the connection, or when a
+// subscription's queue filled up (reading is paused); what is left is kept
+// in pending.
+func (c *core) consume(cs *connState, data []byte) {
 	now := time.Now()
-	for len(data) > 0 && c.conn == cs {
+	for len(data) > 0 && c.conn == cs && !c.readPaused {
 		n, err := c.s.HandleBytes(now, data)
 		if err != nil || n == 0 {
 			break
@@ -118,22 +136,25 @@ func (c *core) onRead(ch chunk) {
 		data = data[n:]
 		c.drain()
 	}
-	if c.conn == cs {
-		switch {
-		case len(data) == 0:
-			cs.pending = cs.pending[:0]
-			if cap(cs.pending) > 1<<20 {
-				cs.pending = nil
-			}
-		default:
-			cs.pending = append(cs.pending[:0], data...)
-		}
-		cs.free <- ch.b[:cap(ch.b)]
-		if ch.err != nil {
-			c.s.ConnectionLost(now, ch.err)
-		}
+	if c.conn != cs {
+		return
 	}
-	c.drain()
+	if len(data) == 0 {
+		cs.pending = cs.pending[:0]
+		if cap(cs.pending) > 1<<20 {
+			cs.pending = nil
+		}
+		return
+	}
+	cs.pending = append(cs.pending[:0], data...) // may overlap: append moves
+}
+
+// checkReadErr reports the reader's final error once the bytes before it
+// have been fed to the session.
+func (c *core) checkReadErr(cs *connState) {
+	if c.conn == cs && cs.readErr != nil && !c.readPaused {
+		c.s.ConnectionLost(time.Now(), cs.readErr)
+	}
 }
 
 // flush hands the session's bytes to the writer when it is idle, after

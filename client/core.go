@@ -49,10 +49,14 @@ type core struct {
 	cmds   chan func()   // user calls for the loop
 	pubOps sync.Pool     // of *pubOp, per client: see getPubOp
 	wake   chan struct{} // acks are waiting (cap 1)
+	room   chan struct{} // a full subscription made room (cap 1)
 	exited chan struct{} // closed when the loop has returned
 
 	ackMu sync.Mutex
 	acks  []ackKey
+
+	in        intake // PublishAsync calls for the loop
+	maxQueued int
 
 	info     atomic.Pointer[session.ConnInfo]
 	state    atomic.Int32
@@ -88,8 +92,12 @@ type core struct {
 	ackRefs    map[session.AckID]int
 	ackKeys    map[ackKey]bool
 	out, spare []byte
+	readPaused bool            // a subscription's queue is full: the loop does not read
+	fullSubs   []*Subscription // the subscriptions that paused reading
 	rng        *rand.Rand
 	replies    map[session.Token]chan Message
+	asyncW     map[session.Token]*Publishing // PublishAsync handles by token
+	drains     []drainReq
 }
 
 // result is what a waiter receives.
@@ -197,6 +205,7 @@ func newCore(v codec.Version, cfg Config, sc session.Config, onState func(StateC
 		retry:   cfg.Reconnect,
 		cmds:    make(chan func()),
 		wake:    make(chan struct{}, 1),
+		room:    make(chan struct{}, 1),
 		exited:  make(chan struct{}),
 		s:       s,
 		dialCh:  make(chan dialResult),
@@ -206,6 +215,11 @@ func newCore(v codec.Version, cfg Config, sc session.Config, onState func(StateC
 		ackKeys: make(map[ackKey]bool),
 		rng:     rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x9e3779b97f4a7c15)),
 		replies: make(map[session.Token]chan Message),
+		asyncW:  make(map[session.Token]*Publishing),
+	}
+	c.maxQueued = cfg.MaxQueued
+	if c.maxQueued <= 0 {
+		c.maxQueued = 1000
 	}
 	c.retry.normalize()
 	c.notes.start(onState, cfg.OnUnrouted)
@@ -289,6 +303,7 @@ func (c *core) loop() {
 	for {
 		c.flush()
 		c.drain()
+		c.checkDrains()
 		if c.shouldExit() {
 			c.shutdown()
 			return
@@ -305,7 +320,10 @@ func (c *core) loop() {
 		var readCh <-chan chunk
 		var writeDone <-chan error
 		if cs := c.conn; cs != nil {
-			readCh, writeDone = cs.readCh, cs.writeDone
+			writeDone = cs.writeDone
+			if !c.readPaused {
+				readCh = cs.readCh
+			}
 		}
 		select {
 		case fn := <-c.cmds:
@@ -316,12 +334,21 @@ func (c *core) loop() {
 			c.onWritten(err)
 		case <-c.wake:
 			c.applyAcks()
+			c.applyIntake()
+		case <-c.room:
+			c.resumeReading()
 		case <-tc:
 			// Bytes that arrived are a sign of life: apply them before a
 			// deadline, or a loop that was slow to run would blame the
-			// broker for its own delay.
+			// broker for its own delay. While reading is paused for a
+			// slow consumer, the pause is ours, not the broker's: the link
+			// counts as alive (PINGREQs still go out when due).
 			c.readReady()
-			c.s.HandleTimeout(time.Now())
+			now := time.Now()
+			if c.readPaused && c.conn != nil {
+				c.s.NoteAlive(now)
+			}
+			c.s.HandleTimeout(now)
 		case <-retry:
 			c.retryTimer = nil
 			c.startDial()
@@ -339,7 +366,7 @@ func (c *core) loop() {
 
 // readReady applies every chunk the reader has ready, without waiting.
 func (c *core) readReady() {
-	for c.conn != nil {
+	for c.conn != nil && !c.readPaused {
 		select {
 		case ch := <-c.conn.readCh:
 			c.onRead(ch)
@@ -424,6 +451,11 @@ func (c *core) onDialed(d dialResult) {
 	}
 	c.conn = newConnState(d.conn, c.gen)
 	c.live.Store(c.conn)
+	// A new connection must be read (its CONNACK) even while a consumer is
+	// slow: the pause starts again at the next message for a full queue.
+	c.readPaused = false
+	clear(c.fullSubs)
+	c.fullSubs = c.fullSubs[:0]
 	if err := c.s.Connect(time.Now()); err != nil {
 		c.teardown()
 		c.failed(err)
@@ -618,6 +650,21 @@ func (c *core) shutdown() {
 		close(w)
 		delete(c.replies, t)
 	}
+	for t, h := range c.asyncW {
+		h.resolve(result{err: err})
+		delete(c.asyncW, t)
+	}
+	c.in.mu.Lock()
+	left := c.in.queue
+	c.in.queue = nil
+	c.in.mu.Unlock()
+	for _, a := range left {
+		a.h.resolve(result{err: err})
+	}
+	for _, d := range c.drains {
+		d.w <- err
+	}
+	c.drains = nil
 	for h, sub := range c.subs {
 		sub.end(err)
 		delete(c.subs, h)
@@ -663,8 +710,12 @@ func (c *core) drain() {
 			}
 		case session.EventPublished, session.EventSubscribed, session.EventUnsubscribed,
 			session.EventPong, session.EventAuthenticated:
-			if w, ok := c.waiters[ev.Token]; ok {
-				delete(c.waiters, ev.Token)
+			if ev.Kind == session.EventSubscribed {
+				c.subscribed(ev.Handle, ev.Err)
+			}
+			w, ok := c.waiters[ev.Token]
+			_, async := c.asyncW[ev.Token]
+			if ok || async {
 				r := result{err: ev.Err, code: ev.Code, rtt: ev.RTT}
 				if len(ev.Codes) > 0 {
 					r.codes = append([]codec.ReasonCode(nil), ev.Codes...)
@@ -672,7 +723,12 @@ func (c *core) drain() {
 				if ev.Props != nil {
 					r.props = ev.Props.Clone()
 				}
-				w <- r
+				if ok {
+					delete(c.waiters, ev.Token)
+					w <- r
+				} else {
+					c.settleAsync(ev.Token, r)
+				}
 			}
 		case session.EventRestoreFailed:
 			if sub := c.subs[ev.Handle]; sub != nil {
@@ -716,10 +772,104 @@ func (c *core) dispatch(sm *session.Message) {
 			c.ack(k)
 			continue
 		}
-		if sub.push(mm) && (!sub.manual || mm.QoS == AtMostOnce) {
+		if sub.pending {
+			sub.held = append(sub.held, mm)
+			continue
+		}
+		queued, full := sub.push(mm)
+		if queued && (!sub.manual || mm.QoS == AtMostOnce) {
 			c.ack(k)
 		}
+		if full {
+			c.pauseReading(sub)
+		}
 	}
+}
+
+// subscribed applies a SUBACK to the subscription it answers: the messages
+// that arrived for it before are queued now, in order, or, when the broker
+// refused it, handed to OnUnrouted; they are acknowledged only then.
+func (c *core) subscribed(h session.Handle, err error) {
+	sub := c.subs[h]
+	if sub == nil || !sub.pending {
+		return
+	}
+	if err != nil {
+		c.unrouteHeld(sub)
+		return
+	}
+	sub.pending = false
+	held := sub.held
+	sub.held = nil
+	for _, m := range held {
+		queued, full := sub.push(m)
+		if queued && (!sub.manual || m.QoS == AtMostOnce) {
+			c.ack(m.key)
+		}
+		if full {
+			c.pauseReading(sub)
+		}
+	}
+}
+
+// unrouteHeld hands the messages held for a subscription that will not
+// be made to OnUnrouted (counted by Unrouted) and acknowledges them:
+// nothing is acknowledged that the application was not given.
+func (c *core) unrouteHeld(sub *Subscription) {
+	held := sub.held
+	sub.held, sub.pending = nil, false
+	for _, m := range held {
+		k := m.key
+		n := c.unrouted.Add(1)
+		c.log.Debug("message of a refused subscription", "topic", m.Topic, "unrouted_total", n)
+		if c.cfg.OnUnrouted != nil {
+			m.c, m.key = nil, ackKey{}
+			c.notes.unrouted(m)
+		}
+		c.ack(k)
+	}
+}
+
+// pauseReading stops reading from the connection until sub's consumer has
+// made room: a burst then waits in the kernel's buffers and at the broker
+// instead of being dropped.
+func (c *core) pauseReading(sub *Subscription) {
+	c.readPaused = true
+	c.fullSubs = append(c.fullSubs, sub)
+}
+
+// roomMade tells the loop that a full subscription made room; it never
+// blocks.
+func (c *core) roomMade() {
+	select {
+	case c.room <- struct{}{}:
+	default:
+	}
+}
+
+// resumeReading reads again when every subscription that paused reading
+// has room, first feeding the session the bytes kept back.
+func (c *core) resumeReading() {
+	if !c.readPaused {
+		return
+	}
+	kept := c.fullSubs[:0]
+	for _, s := range c.fullSubs {
+		if !s.hasRoom() {
+			kept = append(kept, s)
+		}
+	}
+	clear(c.fullSubs[len(kept):])
+	c.fullSubs = kept
+	if len(kept) > 0 {
+		return
+	}
+	c.readPaused = false
+	if cs := c.conn; cs != nil {
+		c.consume(cs, cs.pending)
+		c.checkReadErr(cs)
+	}
+	c.drain()
 }
 
 // ack settles one delivery of a message; the session acknowledges the

@@ -23,27 +23,71 @@
 // Every incoming message goes to one subscription: the one whose
 // Subscription Identifier the broker echoed, else the most specific
 // matching filter (Config.FanOut delivers to every matching subscription).
-// Each Subscription has its own bounded queue. The goroutine that reads the
-// network never waits for the application: a full queue drops its oldest
-// QoS 0 message (Subscription.Dropped counts them), and keeps a QoS 1/2
-// message aside without acknowledging it until the consumer makes room, so
-// the broker's inflight window (our Receive Maximum) holds the rest back.
-// PINGRESP, acknowledgements and other subscriptions keep flowing.
+// Each Subscription has its own bounded queue (QueueSize, default 1000
+// messages). When a queue fills up, the client stops reading from the
+// connection until that consumer makes room: a burst then waits in the
+// kernel's socket buffers and at the broker, and nothing is dropped, while
+// memory stays bounded by the queue. The pause is the client's own, so it
+// does not count against the broker's liveness: PINGREQs still go out and
+// the link is not declared dead while a consumer is slow. The price is
+// that everything behind the full queue on that connection waits too
+// (other subscriptions, acknowledgements of our publishes). A subscription
+// made with DropWhenFull never holds the connection back: a full queue
+// drops its oldest QoS 0 message (Subscription.Dropped counts them) and
+// keeps a QoS 1/2 message aside, unacknowledged, until the consumer makes
+// room, so the broker's inflight window holds the rest back.
 //
 // With ManualAck the application acknowledges each QoS 1/2 message with
 // Message.Ack; until then the broker keeps it, and a QoS 2 message is never
 // delivered twice.
 //
+// # Running in production
+//
+// The defaults are chosen for a service that runs for months:
+//
+//   - Reconnecting never gives up (ReconnectPolicy): delays from 250 ms
+//     doubling to 30 s, jittered, starting over only after a connection
+//     stayed up for 10 s. Errors a retry cannot fix end the client at once:
+//     an unusable URL (refused by New already), refused credentials or
+//     client identifier, an unsupported protocol version
+//     (ErrUnsupportedVersion), a ban, a certificate error, another client
+//     taking the session over.
+//   - A cluster is a list: Config.URL plus Config.Servers. A failed
+//     attempt moves to the next server at once; the delay applies between
+//     rounds of the list; the client stays on the server that works. MQTT
+//     5.0 Server References (0x9C, 0x9D) are followed. StateChange.Server
+//     and the logs say which server the client is on.
+//   - A dead link (black hole, half-open) is noticed within 1.5x the keep
+//     alive, whatever the client was doing: a PINGREQ goes out when either
+//     direction has been quiet for the keep alive, and the link is dead
+//     when, with a PINGREQ outstanding, nothing at all arrives for
+//     PingTimeout (half the keep alive). Any packet received is a sign of
+//     life, so a busy link is never dropped for a late PINGRESP.
+//   - Nothing accepted is lost to a reconnect: unacknowledged QoS 1/2
+//     messages are resent when the broker resumed the session, and
+//     published again as new messages when it did not
+//     (RepublishOnSessionLost; a QoS 2 message may then arrive twice).
+//     Subscriptions are made again. On 3.1.1 at most MaxInflight (20)
+//     QoS 1/2 messages are in flight, which brokers' defaults accept.
+//   - A message the broker answers by closing the connection (over its
+//     maximum packet size, say) fails with a *PoisonError after
+//     PoisonCloses (3) closes in a row, instead of looping forever.
+//   - Publish waits for the connection while offline; PublishAsync never
+//     blocks and returns a *Publishing handle. With a Store, a QoS 1/2
+//     message is durable once the client took it. Drain waits until
+//     everything accepted is complete; Disconnect drains first (up to
+//     DrainTimeout, 10 s) while connected.
+//   - Connect with a deadline returns a *ConnectError carrying the last
+//     attempt's cause (refused dial, TLS error, CONNACK code). Disconnect
+//     never hangs, whatever its context.
+//
 // # Reconnecting
 //
-// After a connection loss the client dials again with exponential backoff
-// and jitter (ReconnectPolicy). Unacknowledged QoS 1/2 messages are resent
-// by the session when the broker resumed it; subscriptions are made again
-// when it did not. Publishes, subscribes and pings made meanwhile wait for
-// the connection or for their context. Errors that reconnecting cannot fix
-// (refused credentials, certificate errors) end the client at once; when
-// the policy gives up, every waiting call and every Subscription gets the
-// terminal error, which also reaches Err and Done.
+// After a connection loss the client dials again as above. Publishes,
+// subscribes and pings made meanwhile wait for the connection or for their
+// context. When a policy with MaxAttempts gives up, every waiting call and
+// every Subscription gets the terminal error, which also reaches Err and
+// Done.
 //
 // # Errors
 //

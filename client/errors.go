@@ -39,6 +39,17 @@ var (
 	ErrSessionLost = session.ErrSessionLost
 	// ErrAuth: enhanced authentication failed.
 	ErrAuth = session.ErrAuth
+	// ErrUnsupportedVersion: the broker does not speak the protocol version
+	// of the client: a CONNACK 0x84, a 3.1.1 return code 1, or a 3.1.1
+	// CONNACK in answer to a 5.0 CONNECT. It is final: use the other client
+	// type (New for 3.1.1, New5 for 5.0).
+	ErrUnsupportedVersion = session.ErrUnsupportedVersion
+	// ErrPoisonMessage: the broker closed the connection Config.PoisonCloses
+	// times in a row right after a QoS 1/2 message was sent (typically a
+	// message larger than its unannounced maximum packet size); the message
+	// was withdrawn so the connection could stay up. The error is a
+	// *PoisonError.
+	ErrPoisonMessage = session.ErrPoisonMessage
 	// ErrSubscriptionClosed: Next on a closed Subscription.
 	ErrSubscriptionClosed = errors.New("zmqtt: subscription closed")
 )
@@ -47,6 +58,10 @@ var (
 // PUBACK/PUBREC, SUBACK or UNSUBACK, or the server's DISCONNECT. It carries
 // the code, the reason string, user properties and the filter concerned.
 type ReasonError = session.ReasonError
+
+// PoisonError is the failure of a publish the broker kept closing the
+// connection over: how many closes in a row and the packet's size.
+type PoisonError = session.PoisonError
 
 // ProtocolError reports a broken protocol rule, by the server (Remote) or
 // by the caller.

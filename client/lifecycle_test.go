@@ -503,3 +503,43 @@ func TestConnectReportsCause(t *testing.T) {
 		<-c.Done()
 	})
 }
+
+// TestUnsupportedVersion: a broker that only speaks 3.1.1 answers a 5.0
+// CONNECT with a 3.1.1 CONNACK (return code 1): Connect fails at once with
+// an error matching ErrUnsupportedVersion, and does not retry. One that
+// closes without a CONNACK gets a retry, with a hint in the error.
+func TestUnsupportedVersion(t *testing.T) {
+	run(t, func(t *testing.T) {
+		c, n := newTest5(t, Config5{})
+		errc := make(chan error, 1)
+		go func() { errc <- c.Connect(context.Background()) }()
+		p := n.accept()
+		p.recv()
+		p.conn.Write([]byte{0x20, 0x02, 0x00, 0x01})
+		err := <-errc
+		if !errors.Is(err, ErrUnsupportedVersion) || !errors.Is(err, ErrClosed) || !strings.Contains(err.Error(), "5.0") {
+			t.Fatalf("Connect to a 3.1.1-only broker: %v", err)
+		}
+		select {
+		case <-n.conns:
+			t.Fatal("the client retried a version the broker does not speak")
+		default:
+		}
+		<-c.Done()
+	})
+	run(t, func(t *testing.T) {
+		c, n := newTest5(t, Config5{})
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		errc := make(chan error, 1)
+		go func() { errc <- c.Connect(ctx) }()
+		p := n.accept()
+		p.recv()
+		p.conn.Close()
+		err := <-errc
+		if !errors.Is(err, ErrConnectionLost) || !strings.Contains(err.Error(), "5.0") || errors.Is(err, ErrUnsupportedVersion) {
+			t.Fatalf("Connect to a broker that closes without CONNACK: %v", err)
+		}
+		<-c.Done()
+	})
+}

@@ -56,6 +56,18 @@ func (c *core) connect(ctx context.Context) error {
 // before close returns; close then returns ctx's error to say the
 // DISCONNECT may not have reached the broker.
 func (c *core) close(ctx context.Context, cause error, d *codec.Disconnect) error {
+	if cause == nil && c.cfg.DrainTimeout >= 0 && State(c.state.Load()) == StateConnected {
+		timeout := c.cfg.DrainTimeout
+		if timeout == 0 {
+			timeout = DefaultDrainTimeout
+		}
+		dctx, cancel := context.WithTimeout(ctx, timeout)
+		err := c.drainAll(dctx, true)
+		cancel()
+		if err != nil {
+			c.log.Warn("disconnecting with publishes unfinished", "err", err)
+		}
+	}
 	w := make(chan error, 1)
 	fn := func() {
 		if cause != nil {
@@ -225,6 +237,7 @@ func (c *core) subscribe(ctx context.Context, filters []string, r *subReq) (*Sub
 		c.nextHandle++
 		h := c.nextHandle
 		sub = newSubscription(c, h, append([]string(nil), filters...), r)
+		sub.pending = true
 		c.subs[h] = sub
 		tok, err := c.s.Subscribe(time.Now(), h, subs, session.SubscribeOptions{ID: r.id, User: r.user})
 		if err != nil {
@@ -262,6 +275,7 @@ func (c *core) unsubscribe(ctx context.Context, sub *Subscription) (UnsubscribeR
 			return
 		}
 		delete(c.subs, sub.handle)
+		c.unrouteHeld(sub)
 		c.settle(sub.end(ErrSubscriptionClosed))
 		tok, err := c.s.Unsubscribe(time.Now(), sub.handle, sub.filters, nil)
 		if err != nil {

@@ -46,6 +46,7 @@ type subReq struct {
 	qos     codec.QoS
 	manual  bool
 	queue   int
+	drop    bool
 	noLocal bool
 	rap     bool
 	rh      codec.RetainHandling
@@ -154,11 +155,20 @@ type BothVersions interface {
 // it (and sends no more than our Receive Maximum) until then.
 func ManualAck() BothVersions { return subFunc(func(r *subReq) { r.manual = true }) }
 
-// QueueSize bounds the subscription's queue (default 1000). When a QoS 0
-// message finds it full, the oldest QoS 0 message is dropped and counted;
-// QoS 1/2 messages are never dropped: their acknowledgement waits until they
-// fit.
+// QueueSize bounds the subscription's queue (default 1000 messages). When
+// the queue is full the client stops reading from the connection until the
+// consumer makes room, so a burst is held back by TCP and the broker rather
+// than dropped (see the package documentation, "Delivery"); with
+// DropWhenFull it drops instead.
 func QueueSize(n int) BothVersions { return subFunc(func(r *subReq) { r.queue = n }) }
+
+// DropWhenFull makes a full queue drop rather than hold the connection
+// back: a new QoS 0 message replaces the oldest QoS 0 message (counted by
+// Subscription.Dropped), and a QoS 1/2 message waits unacknowledged until
+// it fits, so the broker's inflight window holds the rest back. Other
+// subscriptions and acknowledgements then never wait for this one's
+// consumer.
+func DropWhenFull() BothVersions { return subFunc(func(r *subReq) { r.drop = true }) }
 
 // NoLocal asks the server not to send back this client's own messages
 // (MQTT 5.0).

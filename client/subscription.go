@@ -98,14 +98,20 @@ type Subscription struct {
 	handle  session.Handle
 	filters []string
 	manual  bool
+	drop    bool // DropWhenFull: drop QoS 0 rather than hold the connection back
 	max     int
 	codes   []codec.ReasonCode
+	// loop: until the SUBACK, messages routed here wait in held,
+	// unacknowledged: a refused subscription hands them to OnUnrouted.
+	pending bool
+	held    []Message
 
 	mu       sync.Mutex
 	queue    []Message // ring
 	head, n  int
 	overflow []Message // QoS 1/2 messages waiting for room; not acknowledged
 	dropped  uint64
+	full     bool          // the queue filled up and the loop stopped reading
 	err      error         // set when the subscription ends
 	notify   chan struct{} // a message was queued (never closed)
 	done     chan struct{} // closed when the subscription ends
@@ -116,7 +122,7 @@ func newSubscription(c *core, h session.Handle, filters []string, r *subReq) *Su
 	if max <= 0 {
 		max = 1000
 	}
-	return &Subscription{c: c, handle: h, filters: filters, manual: r.manual, max: max,
+	return &Subscription{c: c, handle: h, filters: filters, manual: r.manual, drop: r.drop, max: max,
 		queue: make([]Message, min(max, 64)), notify: make(chan struct{}, 1), done: make(chan struct{})}
 }
 
@@ -144,17 +150,28 @@ func (s *Subscription) wake() {
 }
 
 // push queues a message; called by the client's loop. It reports whether the
-// message is in the queue (so that an automatic acknowledgement is due).
-func (s *Subscription) push(m Message) (queued bool) {
+// message is in the queue (so that an automatic acknowledgement is due) and
+// whether the queue is now full, so that the loop stops reading until the
+// consumer makes room (not with DropWhenFull). A queue holds at most one
+// message over its size: the one that filled it.
+func (s *Subscription) push(m Message) (queued, full bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.err != nil {
-		return true // closed: acknowledge and forget
+		return true, false // closed: acknowledge and forget
+	}
+	if !s.drop {
+		s.append(m)
+		s.wake()
+		if s.n >= s.max {
+			s.full = true
+		}
+		return true, s.full
 	}
 	if s.n < s.max {
 		s.append(m)
 		s.wake()
-		return true
+		return true, false
 	}
 	if m.QoS == AtMostOnce {
 		// Drop the oldest QoS 0 message; QoS 1/2 are never dropped.
@@ -168,19 +185,31 @@ func (s *Subscription) push(m Message) (queued bool) {
 				s.queue[(s.head+s.n-1)%len(s.queue)] = m
 				s.dropped++
 				s.wake()
-				return true
+				return true, false
 			}
 		}
 		s.dropped++ // the queue holds only QoS 1/2: the new QoS 0 goes
-		return true
+		return true, false
 	}
 	s.overflow = append(s.overflow, m)
+	return false, false
+}
+
+// hasRoom reports whether the loop may read again as far as this
+// subscription is concerned: its queue is below its size, or it ended.
+func (s *Subscription) hasRoom() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil || s.n < s.max {
+		s.full = false
+		return true
+	}
 	return false
 }
 
 func (s *Subscription) append(m Message) {
 	if s.n == len(s.queue) {
-		grown := make([]Message, min(max(2*len(s.queue), 1), s.max))
+		grown := make([]Message, min(max(2*len(s.queue), 1), s.max+1))
 		for i := 0; i < s.n; i++ {
 			grown[i] = s.queue[(s.head+i)%len(s.queue)]
 		}
@@ -213,7 +242,14 @@ func (s *Subscription) Next(ctx context.Context) (Message, error) {
 			if s.n > 0 {
 				s.wake()
 			}
+			room := s.full && s.n < s.max
+			if room {
+				s.full = false
+			}
 			s.mu.Unlock()
+			if room {
+				s.c.roomMade()
+			}
 			for _, k := range acks {
 				s.c.postAck(k)
 			}
@@ -267,6 +303,10 @@ func (s *Subscription) end(err error) []ackKey {
 	}
 	s.overflow = nil
 	close(s.done)
+	if s.full {
+		s.full = false
+		s.c.roomMade()
+	}
 	return keys
 }
 

@@ -161,8 +161,11 @@ func (p *Proxy) accept() {
 type link struct {
 	client, broker net.Conn
 	once           sync.Once
+	gone           chan struct{} // closed at reset
 	hole           chan struct{} // closed when the link became a black hole
 	holeOnce       sync.Once
+	stall          chan struct{} // closed when the link stopped reading
+	stallOnce      sync.Once
 }
 
 func (l *link) reset() {
@@ -173,10 +176,35 @@ func (l *link) reset() {
 			}
 			c.Close()
 		}
+		close(l.gone)
 	})
 }
 
 func (l *link) blackhole() { l.holeOnce.Do(func() { close(l.hole) }) }
+func (l *link) stalled()   { l.stallOnce.Do(func() { close(l.stall) }) }
+
+// BlackHoleAll turns every open connection into a black hole now: the
+// proxy goes on reading both sides and drops everything, without closing.
+// The client's writes succeed; nothing ever comes back.
+func (p *Proxy) BlackHoleAll() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for l := range p.active {
+		l.blackhole()
+	}
+}
+
+// StallAll makes every open connection half-open now: the proxy stops
+// reading both sides and forwards nothing, without closing, as a peer
+// whose host vanished. The client's writes succeed until the socket
+// buffers fill, then block.
+func (p *Proxy) StallAll() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for l := range p.active {
+		l.stalled()
+	}
+}
 
 // serve runs one connection: two pumps, one per direction. It exits when
 // both pumps have.
@@ -189,7 +217,7 @@ func (p *Proxy) serve(c net.Conn, n int) {
 		c.Close()
 		return
 	}
-	l := &link{client: c, broker: b, hole: make(chan struct{})}
+	l := &link{client: c, broker: b, gone: make(chan struct{}), hole: make(chan struct{}), stall: make(chan struct{})}
 	p.mu.Lock()
 	p.active[l] = true
 	p.mu.Unlock()
@@ -212,6 +240,12 @@ func (p *Proxy) pump(l *link, src, dst net.Conn, dir Direction, n int) {
 	tmp := make([]byte, 32<<10)
 	for {
 		k, err := src.Read(tmp)
+		select {
+		case <-l.stall:
+			<-l.gone // read nothing more until the link is reset
+			return
+		default:
+		}
 		if k > 0 {
 			select {
 			case <-l.hole:
