@@ -134,6 +134,50 @@ func TestFailoverNATSCluster(t *testing.T) {
 	go rcv.run(rctx, s)
 	pub := connect(t, ctx, codec.V311, withDefaults(cfg("fo-pub", pubLog)))
 
+	r := failover(t, ctx, pub, pubLog, subLog, rcv, "fo/t", 5*time.Millisecond, servers[0], func() { cl.Kill(0) })
+	t.Logf("NATS 3-node failover: dialled a survivor after %v / %v; publisher on %s after %v, subscriber on %s after %v; first message on the new node %v after the kill; %d acknowledged, %d lost, %d duplicates",
+		r.pubDial, r.subDial, r.pubBack.Server, r.pubTook, r.subBack.Server, r.subTook, r.first, r.acked, len(r.missing), r.dups)
+	r.check(t)
+	// The client's part: the first attempt to a surviving node. The
+	// CONNACK can wait for NATS's own leader election (reported above).
+	if r.pubDial > time.Second || r.subDial > time.Second {
+		t.Fatalf("the clients tried a surviving node %v / %v after the kill, want under 1 s", r.pubDial, r.subDial)
+	}
+	if r.pubBack.Server == servers[0] || r.subBack.Server == servers[0] {
+		t.Fatalf("a client is back on the killed node: %s / %s", r.pubBack.Server, r.subBack.Server)
+	}
+}
+
+// failoverRun is what failover measured; the durations count from the kill.
+type failoverRun struct {
+	pubDial, subDial time.Duration // first attempt to another server
+	pubTook, subTook time.Duration // CONNACK from another server
+	pubBack, subBack client.StateChange
+	first            time.Duration // first message received after the kill
+	acked            int
+	errs             []error
+	missing          []int
+	dups             int
+}
+
+// check fails the test for a publish that failed or an acknowledged
+// message that never arrived.
+func (r *failoverRun) check(t *testing.T) {
+	t.Helper()
+	if len(r.errs) > 0 {
+		t.Fatalf("%d publishes failed across the failover, first: %v", len(r.errs), r.errs[0])
+	}
+	if len(r.missing) > 0 {
+		t.Fatalf("%d acknowledged messages never arrived: %v", len(r.missing), r.missing[:min(len(r.missing), 20)])
+	}
+}
+
+// failover publishes 600 numbered QoS 1 messages on pub, one every gap,
+// runs kill (which must return once the broker killed is gone) after the
+// 150th acknowledgement, and measures how the publisher and the
+// subscriber feeding rcv move away from the server killed.
+func failover(t *testing.T, ctx context.Context, pub versioned, pubLog, subLog *stateLog, rcv *receiver, topic string, gap time.Duration, killed string, kill func()) failoverRun {
+	t.Helper()
 	killAt := make(chan struct{})
 	type outcome struct {
 		acked []int
@@ -141,46 +185,32 @@ func TestFailoverNATSCluster(t *testing.T) {
 	}
 	done := make(chan outcome, 1)
 	go func() {
-		a, e := publishSteadily(ctx, pub, "fo/t", 600, 150, 5*time.Millisecond, killAt)
+		a, e := publishSteadily(ctx, pub, topic, 600, 150, gap, killAt)
 		done <- outcome{a, e}
 	}()
 	<-killAt
 	pubLog.drain()
 	subLog.drain()
-	cl.Kill(0) // returns once the process is gone
-	killed := time.Now()
-	rcv.markAfter(killed)
-	pubDial := pubLog.waitForOther(t, ctx, client.StateConnecting, servers[0])
-	subDial := subLog.waitForOther(t, ctx, client.StateConnecting, servers[0])
-	pubBack := pubLog.waitFor(t, ctx, client.StateConnected)
-	pubTook := time.Since(killed)
-	subBack := subLog.waitFor(t, ctx, client.StateConnected)
-	subTook := time.Since(killed)
+	kill()
+	at := time.Now()
+	rcv.markAfter(at)
+	var r failoverRun
+	since := func(t time.Time) time.Duration { return t.Sub(at).Round(time.Millisecond) }
+	r.pubDial = since(pubLog.waitForOther(t, ctx, client.StateConnecting, killed))
+	r.subDial = since(subLog.waitForOther(t, ctx, client.StateConnecting, killed))
+	r.pubBack = pubLog.waitFor(t, ctx, client.StateConnected)
+	r.pubTook = since(time.Now())
+	r.subBack = subLog.waitFor(t, ctx, client.StateConnected)
+	r.subTook = since(time.Now())
 	res := <-done
-	if len(res.errs) > 0 {
-		t.Fatalf("%d publishes failed across the failover, first: %v", len(res.errs), res.errs[0])
-	}
+	r.acked, r.errs = len(res.acked), res.errs
 	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	missing, dups := rcv.waitAll(wctx, res.acked)
+	r.missing, r.dups = rcv.waitAll(wctx, res.acked)
 	rcv.mu.Lock()
-	first := rcv.first
+	r.first = since(rcv.first)
 	rcv.mu.Unlock()
-	t.Logf("NATS 3-node failover: dialled a survivor after %v / %v; publisher on %s after %v, subscriber on %s after %v; first message on the new node %v after the kill; %d acknowledged, %d lost, %d duplicates",
-		pubDial.Sub(killed).Round(time.Millisecond), subDial.Sub(killed).Round(time.Millisecond),
-		pubBack.Server, pubTook.Round(time.Millisecond), subBack.Server, subTook.Round(time.Millisecond), first.Sub(killed).Round(time.Millisecond),
-		len(res.acked), len(missing), dups)
-	if len(missing) > 0 {
-		t.Fatalf("%d acknowledged messages never arrived: %v", len(missing), missing[:min(len(missing), 20)])
-	}
-	// The client's part: the first attempt to a surviving node. The
-	// CONNACK can wait for NATS's own leader election (reported above).
-	if d1, d2 := pubDial.Sub(killed), subDial.Sub(killed); d1 > time.Second || d2 > time.Second {
-		t.Fatalf("the clients tried a surviving node %v / %v after the kill, want under 1 s", d1, d2)
-	}
-	if pubBack.Server == servers[0] || subBack.Server == servers[0] {
-		t.Fatalf("a client is back on the killed node: %s / %s", pubBack.Server, subBack.Server)
-	}
+	return r
 }
 
 // withDefaults leaves the reconnect policy at its default (connect() would
@@ -267,46 +297,15 @@ func TestFailoverMosquittoPair(t *testing.T) {
 	defer stopRcv()
 	go rcv.run(rctx, s)
 	pub := connect(t, ctx, codec.V5, withDefaults(client.Config{URL: servers[0], Servers: servers[1:], ClientID: "pair-pub", Persistent: true, OnStateChange: pubLog.on}))
-	killAt := make(chan struct{})
-	type outcome struct {
-		acked []int
-		errs  []error
-	}
-	done := make(chan outcome, 1)
-	go func() {
-		a, e := publishSteadily(ctx, pub, "pair/t", 600, 150, 2*time.Millisecond, killAt)
-		done <- outcome{a, e}
-	}()
-	<-killAt
-	pubLog.drain()
-	subLog.drain()
-	b1.Kill() // returns once the process is gone
-	killed := time.Now()
-	rcv.markAfter(killed)
-	pubBack := pubLog.waitFor(t, ctx, client.StateConnected)
-	pubTook := time.Since(killed)
-	subBack := subLog.waitFor(t, ctx, client.StateConnected)
-	subTook := time.Since(killed)
-	res := <-done
-	if len(res.errs) > 0 {
-		t.Fatalf("%d publishes failed across the failover, first: %v", len(res.errs), res.errs[0])
-	}
-	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	missing, dups := rcv.waitAll(wctx, res.acked)
-	rcv.mu.Lock()
-	first := rcv.first
-	rcv.mu.Unlock()
+	r := failover(t, ctx, pub, pubLog, subLog, rcv, "pair/t", 2*time.Millisecond, servers[0], b1.Kill)
 	t.Logf("Mosquitto pair failover (5.0): publisher on the second broker after %v, subscriber after %v; first message there %v after the kill; %d acknowledged, %d lost, %d duplicates",
-		pubTook.Round(time.Millisecond), subTook.Round(time.Millisecond), first.Sub(killed).Round(time.Millisecond), len(res.acked), len(missing), dups)
-	if len(missing) > 0 {
-		t.Fatalf("%d acknowledged messages never arrived: %v", len(missing), missing[:min(len(missing), 20)])
+		r.pubTook, r.subTook, r.first, r.acked, len(r.missing), r.dups)
+	r.check(t)
+	if r.pubTook > time.Second || r.subTook > time.Second {
+		t.Fatalf("failover took %v / %v with the default policy, want under 1 s", r.pubTook, r.subTook)
 	}
-	if pubTook > time.Second || subTook > time.Second {
-		t.Fatalf("failover took %v / %v with the default policy, want under 1 s", pubTook, subTook)
-	}
-	if pubBack.Server != servers[1] || subBack.Server != servers[1] {
-		t.Fatalf("clients on %s / %s, want %s", pubBack.Server, subBack.Server, servers[1])
+	if r.pubBack.Server != servers[1] || r.subBack.Server != servers[1] {
+		t.Fatalf("clients on %s / %s, want %s", r.pubBack.Server, r.subBack.Server, servers[1])
 	}
 }
 

@@ -186,15 +186,23 @@ func Launch(ctx context.Context, cfg Config) (*Broker, error) {
 
 // Binary returns the path of the mosquitto binary, or ErrNotInstalled.
 func Binary() (string, error) {
-	if p, err := exec.LookPath("mosquitto"); err == nil {
+	return findBinary("mosquitto", ErrNotInstalled,
+		"/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto", "/opt/homebrew/sbin/mosquitto")
+}
+
+// findBinary looks name up on PATH, then at the given paths (sbin
+// directories are often not on a user's PATH); it returns missing when
+// none has it.
+func findBinary(name string, missing error, paths ...string) (string, error) {
+	if p, err := exec.LookPath(name); err == nil {
 		return p, nil
 	}
-	for _, p := range []string{"/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto", "/opt/homebrew/sbin/mosquitto"} {
+	for _, p := range paths {
 		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
 			return p, nil
 		}
 	}
-	return "", ErrNotInstalled
+	return "", missing
 }
 
 func launch(ctx context.Context, cfg Config, dir string) (*Broker, error) {

@@ -61,15 +61,8 @@ type natsNode struct {
 // NATSBinary returns the path of the nats-server binary, or
 // ErrNATSNotInstalled.
 func NATSBinary() (string, error) {
-	if p, err := exec.LookPath("nats-server"); err == nil {
-		return p, nil
-	}
-	for _, p := range []string{"/usr/sbin/nats-server", "/usr/local/bin/nats-server", "/opt/homebrew/bin/nats-server"} {
-		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
-			return p, nil
-		}
-	}
-	return "", ErrNATSNotInstalled
+	return findBinary("nats-server", ErrNATSNotInstalled,
+		"/usr/sbin/nats-server", "/usr/local/bin/nats-server", "/opt/homebrew/bin/nats-server")
 }
 
 // StartNATSCluster starts a cluster of n nodes for tb and stops it when
