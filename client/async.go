@@ -15,12 +15,23 @@ import (
 // concurrent use.
 type Publishing struct {
 	done chan struct{}
+	acc  chan struct{} // shared by the calls the loop takes in together
 	err  error
 	ack  PubAck
 }
 
 // Done returns a channel closed when the publish has completed or failed.
 func (p *Publishing) Done() <-chan struct{} { return p.done }
+
+// Accepted returns a channel closed once the client has taken the message
+// in (or failed it; Err says so). From then on the message counts in
+// Drain, and a QoS 1/2 message is durable when a Store is set: it is in
+// the Store and synced, so a crash of the process does not lose it; a
+// process restarted with the same Store sends it. Accepted is closed
+// within microseconds of PublishAsync when the loop is idle: a caller
+// that hands its data over and then may die (a shutdown, an exit) waits
+// for it.
+func (p *Publishing) Accepted() <-chan struct{} { return p.acc }
 
 // Err returns nil while the publish is under way or after it completed,
 // and its error after it failed: the errors of Publish (ErrQueueFull,
@@ -63,10 +74,17 @@ func (p *Publishing) resolve(r result) {
 }
 
 func failedPublishing(err error) *Publishing {
-	p := &Publishing{done: make(chan struct{}), err: err}
+	p := &Publishing{done: make(chan struct{}), acc: closedChan, err: err}
 	close(p.done)
 	return p
 }
+
+// closedChan is the Accepted channel of the handles failed at once.
+var closedChan = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
 
 // asyncPub is a PublishAsync waiting for the loop.
 type asyncPub struct {
@@ -81,6 +99,7 @@ type intake struct {
 	mu    sync.Mutex
 	queue []asyncPub
 	spare []asyncPub
+	acc   chan struct{} // the Accepted channel of the calls in queue
 }
 
 // publishAsync copies the message and hands it to the loop without
@@ -110,6 +129,10 @@ func (c *core) publishAsync(topic string, payload []byte, r *pubReq) *Publishing
 		c.in.mu.Unlock()
 		return failedPublishing(ErrQueueFull)
 	}
+	if c.in.acc == nil {
+		c.in.acc = make(chan struct{})
+	}
+	h.acc = c.in.acc
 	c.in.queue = append(c.in.queue, asyncPub{p: p, h: h})
 	c.in.mu.Unlock()
 	select {
@@ -120,11 +143,12 @@ func (c *core) publishAsync(topic string, payload []byte, r *pubReq) *Publishing
 }
 
 // applyIntake hands the waiting PublishAsync calls to the session, in
-// order; runs on the loop.
+// order; runs on the loop. Their Accepted channel is closed by the next
+// flush, once what the session saved is durable.
 func (c *core) applyIntake() {
 	c.in.mu.Lock()
-	q := c.in.queue
-	c.in.queue, c.in.spare = c.in.spare[:0], nil
+	q, acc := c.in.queue, c.in.acc
+	c.in.queue, c.in.spare, c.in.acc = c.in.spare[:0], nil, nil
 	c.in.mu.Unlock()
 	now := time.Now()
 	for i := range q {
@@ -137,12 +161,40 @@ func (c *core) applyIntake() {
 			a.h.resolve(result{}) // QoS 0: handed to the connection
 		default:
 			c.asyncW[tok] = a.h
+			c.unsynced = true
 		}
 		q[i] = asyncPub{}
+	}
+	if acc != nil {
+		c.accPending = append(c.accPending, acc) // closed by flush, after the Store's Sync
 	}
 	c.in.mu.Lock()
 	c.in.spare = q[:0]
 	c.in.mu.Unlock()
+}
+
+// syncAccepted makes the Store durable when the session may have saved
+// accepted messages that the write path did not sync (queued while
+// offline or beyond the send window), then closes the Accepted channels
+// waiting for that. While the writer is busy it leaves both to the next
+// flush, whose write syncs first anyway: one fsync, not two. A failed
+// Sync is logged; the Store's error then fails the messages that depend
+// on it when they are sent.
+func (c *core) syncAccepted() {
+	if c.conn != nil && c.conn.writing {
+		return
+	}
+	if st := c.cfg.Store; c.unsynced && st != nil {
+		if err := st.Sync(); err != nil {
+			c.log.Error("session store sync failed", "err", err)
+		}
+	}
+	c.unsynced = false
+	for i, a := range c.accPending {
+		close(a)
+		c.accPending[i] = nil
+	}
+	c.accPending = c.accPending[:0]
 }
 
 // drainReq is a Drain waiting for the session to have nothing unfinished.

@@ -124,8 +124,10 @@ func (c *Client) Publish(ctx context.Context, topic string, payload []byte, opts
 // its Err says which. While offline the message waits in the bounded queue
 // (Config.MaxQueued; beyond it the handle fails with ErrQueueFull), and a
 // QoS 1/2 message is saved in the Store, when one is set, once the client's
-// loop has taken it: a crash then loses nothing accepted. No goroutine is
-// started per message. Options as Publish.
+// loop has taken it: the handle's Accepted is closed when that is synced,
+// and a crash from then on loses nothing (a process restarted on the same
+// Store sends it). No goroutine is started per message. Options as
+// Publish.
 func (c *Client) PublishAsync(topic string, payload []byte, opts ...PublishOption) *Publishing {
 	var r pubReq
 	for _, o := range opts {

@@ -124,7 +124,10 @@ type Config struct {
 	// default "$queue" and "$exclusive".
 	StrippedPrefixes []string
 	// Store persists unacknowledged QoS 1/2 state across process restarts
-	// (see session/filestore). Nil keeps it in memory.
+	// (see session/filestore): messages in flight, and those accepted and
+	// still queued (offline, or beyond the send window), so that a crash
+	// loses nothing accepted. Nil keeps it in memory: a reconnect loses
+	// nothing, a process exit does.
 	Store session.Store
 	// Logger receives the client's logs; nil discards them. Payloads and
 	// passwords are never logged.

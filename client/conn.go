@@ -1,6 +1,7 @@
 package client
 
 import (
+	"errors"
 	"net"
 	"time"
 )
@@ -159,8 +160,14 @@ func (c *core) checkReadErr(cs *connState) {
 
 // flush hands the session's bytes to the writer when it is idle, after
 // making the Store durable: nothing leaves before what it depends on is on
-// disk.
+// disk. What was accepted and is not on its way is made durable too.
 func (c *core) flush() {
+	c.write()
+	c.syncAccepted()
+}
+
+// write is flush's network half.
+func (c *core) write() {
 	cs := c.conn
 	if cs == nil {
 		if c.s.PendingTransmit() > 0 {
@@ -173,6 +180,7 @@ func (c *core) flush() {
 		return
 	}
 	if st := c.cfg.Store; st != nil {
+		c.unsynced = false
 		if err := st.Sync(); err != nil {
 			c.log.Error("session store sync failed", "err", err)
 			c.s.ConnectionLost(time.Now(), err)
@@ -196,9 +204,21 @@ func (c *core) onWritten(err error) {
 	c.spare = cs.lastWrite[:0]
 	cs.lastWrite = nil
 	if err != nil {
+		if !c.s.Connected() && cs.readErr == nil && !timedOut(err) {
+			// Before CONNACK a refused connection often shows first as a
+			// reset write, while the reason (a TLS alert such as
+			// "certificate required") waits in the receive buffer: the
+			// reader, which ends at once on a reset connection, reports it.
+			return
+		}
 		c.s.ConnectionLost(time.Now(), err)
 		c.drain()
 	}
+}
+
+func timedOut(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // flushFinal writes what the session queued before it closed the connection

@@ -98,6 +98,8 @@ type core struct {
 	replies    map[session.Token]chan Message
 	asyncW     map[session.Token]*Publishing // PublishAsync handles by token
 	drains     []drainReq
+	unsynced   bool            // the session may have saved accepted messages the Store has not synced
+	accPending []chan struct{} // Accepted channels to close after the next Sync
 }
 
 // result is what a waiter receives.
@@ -655,12 +657,19 @@ func (c *core) shutdown() {
 		delete(c.asyncW, t)
 	}
 	c.in.mu.Lock()
-	left := c.in.queue
-	c.in.queue = nil
+	left, acc := c.in.queue, c.in.acc
+	c.in.queue, c.in.acc = nil, nil
 	c.in.mu.Unlock()
 	for _, a := range left {
 		a.h.resolve(result{err: err})
 	}
+	if acc != nil {
+		close(acc)
+	}
+	for _, a := range c.accPending {
+		close(a)
+	}
+	c.accPending = nil
 	for _, d := range c.drains {
 		d.w <- err
 	}

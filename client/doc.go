@@ -74,7 +74,8 @@
 //     PoisonCloses (3) closes in a row, instead of looping forever.
 //   - Publish waits for the connection while offline; PublishAsync never
 //     blocks and returns a *Publishing handle. With a Store, a QoS 1/2
-//     message is durable once the client took it. Drain waits until
+//     message is durable once its handle's Accepted is closed: a process
+//     killed while offline sends it after a restart. Drain waits until
 //     everything accepted is complete; Disconnect drains first (up to
 //     DrainTimeout, 10 s) while connected.
 //   - Connect with a deadline returns a *ConnectError carrying the last

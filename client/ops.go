@@ -172,6 +172,7 @@ func (op *pubOp) run() {
 	op.tok, op.err = c.s.Publish(time.Now(), &op.r.p)
 	if op.err == nil && op.tok != 0 {
 		c.waiters[op.tok] = op.w
+		c.unsynced = true
 	}
 	op.ran <- struct{}{}
 }

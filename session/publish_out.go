@@ -12,6 +12,10 @@ import (
 // placeholder) into a buffer the session reuses. It waits in the queue until
 // there is a connection, send quota [MQTT-4.9.0-1] and a free packet
 // identifier; then it gets its identifier, is saved to the Store and sent.
+// A QoS 1/2 message that cannot be sent at once is saved to the Store as
+// queued when Publish accepts it (Store.PutQueued), so that a crash while
+// offline loses nothing accepted; its record becomes an outbound one, under
+// the same sequence number, when it is sent.
 // Unacknowledged QoS 1/2 messages stay in send order until PUBACK / PUBCOMP
 // (or a refusal) and are sent again, DUP set, after a reconnect that resumes
 // the session [MQTT-4.4.0-1].
@@ -32,7 +36,8 @@ type flight struct {
 	state      flightState
 	pkt        []byte // canonical PUBLISH
 	idOff      int    // offset of the packet identifier in pkt
-	seq        uint64
+	seq        uint64 // acceptance order (QoS 1/2), the key of a queued record
+	stored     bool   // has a queued record in the Store (Store.PutQueued)
 	prev, next *flight
 	resend     bool   // unacknowledged and not yet sent on this connection
 	counted    bool   // holds one unit of this connection's send quota
@@ -109,6 +114,11 @@ func idOffset(pkt []byte) int {
 // FailOnSessionLost). A message of a lost session published again keeps
 // its Token (RepublishOnSessionLost).
 //
+// A QoS 1/2 message that has to wait (no connection, no send quota, no
+// free identifier) is saved to the Store, when there is one, before Publish
+// returns: the caller must run Store.Sync before it reports the message
+// accepted, as it does before writing to the network.
+//
 // Errors, before anything is written: an invalid packet (*codec.Error),
 // a QoS, retain or size the connected server refused in its CONNACK
 // (*UnsupportedError, *TooLargeError), ErrQueueFull, and a store error.
@@ -157,9 +167,28 @@ func (s *Session) Publish(now time.Time, p *codec.Publish) (Token, error) {
 		f.idOff = idOffset(pkt)
 	}
 	f.token = s.nextToken()
+	tok := f.token
+	if f.qos > 0 {
+		s.seq++
+		f.seq = s.seq
+	}
 	s.queue = append(s.queue, f)
 	s.flush(now)
-	return f.token, nil
+	if st := s.cfg.Store; st != nil && f.qos > 0 && f.token == tok && f.state == stateQueued {
+		// Still waiting (flush stops at the first message it cannot send,
+		// so f is the queue's last): make the acceptance durable.
+		if err := st.PutQueued(QueuedRecord{Seq: f.seq, Packet: f.pkt}); err != nil {
+			s.queue[len(s.queue)-1] = nil
+			s.queue = s.queue[:len(s.queue)-1]
+			if s.qhead == len(s.queue) {
+				s.queue, s.qhead = s.queue[:0], 0
+			}
+			s.recycle(f)
+			return 0, err
+		}
+		f.stored = true
+	}
+	return tok, nil
 }
 
 // checkPublish applies the server's CONNACK limits [MQTT-3.2.2-11]
@@ -190,6 +219,7 @@ func (s *Session) Cancel(t Token) bool {
 			if s.qhead == len(s.queue) {
 				s.queue, s.qhead = s.queue[:0], 0
 			}
+			s.forgetQueued(f)
 			s.recycle(f)
 			return true
 		}
@@ -311,8 +341,10 @@ func (s *Session) flush(now time.Time) {
 		}
 		f.id = id
 		f.pkt[f.idOff], f.pkt[f.idOff+1] = byte(id>>8), byte(id)
-		s.seq++
-		f.seq = s.seq
+		if f.seq == 0 {
+			s.seq++
+			f.seq = s.seq
+		}
 		if st := s.cfg.Store; st != nil {
 			if err := st.PutOutbound(OutboundRecord{ID: id, Seq: f.seq, Packet: f.pkt}); err != nil {
 				if id != f.oldID {
@@ -322,6 +354,9 @@ func (s *Session) flush(now time.Time) {
 				s.failQueued(f, err)
 				continue
 			}
+			// A queued record becomes this outbound one (written first: a
+			// crash in between leaves both, and restore keeps the outbound).
+			s.forgetQueued(f)
 			// A message of a lost session: its record moves to the new
 			// identifier (the new one is written first, so that a crash
 			// in between leaves the message twice, never not at all).
@@ -357,8 +392,21 @@ func (s *Session) failQueued(f *flight, err error) {
 			st.DeleteOutbound(f.oldID) // a record left behind is published again after a restart: never a loss
 		}
 	}
+	s.forgetQueued(f)
 	s.push(Event{Kind: EventPublished, Token: f.token, Err: err})
 	s.recycle(f)
+}
+
+// forgetQueued deletes the queued record of f, if it has one. An error is
+// not reported: the record left behind is either shadowed by f's outbound
+// one (restore keeps that) or makes a restarted process send f after all,
+// never a loss; a Store that failed says so again at its next write or
+// Sync.
+func (s *Session) forgetQueued(f *flight) {
+	if f.stored {
+		f.stored = false
+		s.cfg.Store.DeleteQueued(f.seq)
+	}
 }
 
 func (s *Session) popQueue() {

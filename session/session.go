@@ -152,6 +152,32 @@ func (s *Session) restore(st Store) error {
 		s.flights[r.ID] = f
 		s.linkFlight(f)
 	}
+	// Queued messages follow, in acceptance order. One whose Seq has an
+	// outbound record was sent just before a crash that kept both records.
+	sent := make(map[uint64]bool, len(state.Outbound))
+	for _, r := range state.Outbound {
+		sent[r.Seq] = true
+	}
+	for _, r := range state.Queued {
+		s.seq = max(s.seq, r.Seq)
+		if sent[r.Seq] {
+			if err := st.DeleteQueued(r.Seq); err != nil {
+				return err
+			}
+			continue
+		}
+		var p codec.Publish
+		if _, err := p.Decode(r.Packet, s.v); err != nil || p.QoS == 0 || r.Seq == 0 {
+			return &storeError{msg: "queued message " + itoa(int(r.Seq)) + " does not decode as a QoS 1/2 PUBLISH of this version", err: err}
+		}
+		f := s.newFlight()
+		f.token = s.nextToken()
+		f.qos, f.retain = p.QoS, p.Retain
+		f.pkt = append(f.pkt[:0], r.Packet...)
+		f.idOff = idOffset(f.pkt)
+		f.seq, f.stored = r.Seq, true
+		s.queue = append(s.queue, f)
+	}
 	for _, id := range state.Inbound {
 		m := s.newInMsg()
 		m.id, m.qos, m.epoch, m.state = id, codec.ExactlyOnce, s.inEpoch, inReceived

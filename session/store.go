@@ -1,6 +1,7 @@
 package session
 
 import (
+	"cmp"
 	"errors"
 	"slices"
 	"sync"
@@ -8,9 +9,9 @@ import (
 
 // Store persists the part of a session that must survive a process restart
 // so that no QoS 1 or 2 message is lost in a crash: the outgoing QoS 1 and 2
-// PUBLISH packets not yet acknowledged, the incoming QoS 2 packet
-// identifiers answered with PUBREC but not yet released, and the next packet
-// identifier.
+// PUBLISH packets not yet acknowledged, those accepted and still waiting in
+// the queue for a connection, the incoming QoS 2 packet identifiers answered
+// with PUBREC but not yet released, and the next packet identifier.
 //
 // The session calls a Store synchronously, in the order things happen, and
 // before the packet that depends on a record is handed out for sending: an
@@ -41,7 +42,19 @@ type Store interface {
 	PutInbound(id uint16) error
 	// DeleteInbound forgets an incoming QoS 2 identifier after PUBCOMP.
 	DeleteInbound(id uint16) error
-	// Reset forgets every record: the server did not resume the session.
+	// PutQueued saves an outgoing QoS 1 or 2 PUBLISH accepted while it
+	// cannot be sent yet (no connection, no send quota): Packet is its
+	// encoding with a placeholder packet identifier; the store must copy
+	// it. When the message is sent its record moves to PutOutbound, under
+	// the same Seq, before DeleteQueued: a crash in between leaves both,
+	// and a Session restoring them keeps only the outbound one.
+	PutQueued(r QueuedRecord) error
+	// DeleteQueued forgets the queued message with this Seq: sent (it has
+	// an outbound record now), withdrawn or failed.
+	DeleteQueued(seq uint64) error
+	// Reset forgets every outbound and inbound record: the server did not
+	// resume the session. Queued records stay: they never reached any
+	// session.
 	Reset() error
 	// Sync makes every change so far durable.
 	Sync() error
@@ -51,6 +64,8 @@ type Store interface {
 type State struct {
 	// Outbound are the unacknowledged outgoing messages, oldest first.
 	Outbound []OutboundRecord
+	// Queued are the accepted messages not yet sent, oldest first.
+	Queued []QueuedRecord
 	// Inbound are the incoming QoS 2 identifiers waiting for PUBREL.
 	Inbound []uint16
 	// NextID is the packet identifier to try first; 0 means 1.
@@ -60,9 +75,15 @@ type State struct {
 // OutboundRecord is one unacknowledged outgoing QoS 1 or 2 message.
 type OutboundRecord struct {
 	ID       uint16
-	Seq      uint64 // send order
+	Seq      uint64 // acceptance order, kept when the message is published again
 	Released bool   // PUBREC received: the PUBREL is what remains to send
 	Packet   []byte // PUBLISH encoding: DUP clear, full topic, no alias
+}
+
+// QueuedRecord is one accepted QoS 1 or 2 message not yet sent.
+type QueuedRecord struct {
+	Seq    uint64 // acceptance order; its outbound record keeps it
+	Packet []byte // PUBLISH encoding: DUP clear, full topic, placeholder packet identifier
 }
 
 // ErrStoreCorrupt matches every error of a Store whose saved data is
@@ -76,6 +97,7 @@ var ErrStoreCorrupt = errors.New("zmqtt: session store is corrupt")
 type MemoryStore struct {
 	mu      sync.Mutex
 	out     map[uint16]OutboundRecord
+	queued  map[uint64][]byte
 	in      map[uint16]bool
 	nextID  uint16
 	failErr error
@@ -83,7 +105,7 @@ type MemoryStore struct {
 
 // NewMemoryStore returns an empty MemoryStore.
 func NewMemoryStore() *MemoryStore {
-	return &MemoryStore{out: make(map[uint16]OutboundRecord), in: make(map[uint16]bool)}
+	return &MemoryStore{out: make(map[uint16]OutboundRecord), queued: make(map[uint64][]byte), in: make(map[uint16]bool)}
 }
 
 // FailWith makes every later write fail with err (nil to stop); for tests
@@ -103,15 +125,11 @@ func (m *MemoryStore) Load() (State, error) {
 		r.Packet = slices.Clone(r.Packet)
 		st.Outbound = append(st.Outbound, r)
 	}
-	slices.SortFunc(st.Outbound, func(a, b OutboundRecord) int {
-		switch {
-		case a.Seq < b.Seq:
-			return -1
-		case a.Seq > b.Seq:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(st.Outbound, func(a, b OutboundRecord) int { return cmp.Compare(a.Seq, b.Seq) })
+	for seq, pkt := range m.queued {
+		st.Queued = append(st.Queued, QueuedRecord{Seq: seq, Packet: slices.Clone(pkt)})
+	}
+	slices.SortFunc(st.Queued, func(a, b QueuedRecord) int { return cmp.Compare(a.Seq, b.Seq) })
 	for id := range m.in {
 		st.Inbound = append(st.Inbound, id)
 	}
@@ -180,7 +198,29 @@ func (m *MemoryStore) DeleteInbound(id uint16) error {
 	return nil
 }
 
-// Reset forgets everything.
+// PutQueued saves a copy of r.
+func (m *MemoryStore) PutQueued(r QueuedRecord) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.failErr != nil {
+		return m.failErr
+	}
+	m.queued[r.Seq] = slices.Clone(r.Packet)
+	return nil
+}
+
+// DeleteQueued forgets the queued message with seq.
+func (m *MemoryStore) DeleteQueued(seq uint64) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.failErr != nil {
+		return m.failErr
+	}
+	delete(m.queued, seq)
+	return nil
+}
+
+// Reset forgets the outbound and inbound records; queued ones stay.
 func (m *MemoryStore) Reset() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()

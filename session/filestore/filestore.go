@@ -9,7 +9,8 @@
 // Durability: records are buffered until Sync, which writes and fsyncs
 // them. The client calls Sync before it writes the packets that depend on
 // them, so a PUBLISH is on disk before it leaves and an incoming QoS 2
-// identifier before its PUBREC.
+// identifier before its PUBREC, and after it accepts messages that must
+// wait (queued records), before it reports them accepted.
 //
 // Damage: Open reads the whole log and refuses a file that is truncated in
 // the middle of a record (a torn write) or whose checksum does not match,
@@ -27,6 +28,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -45,6 +47,8 @@ const (
 	recPutIn
 	recDeleteIn
 	recReset
+	recPutQueued
+	recDeleteQueued
 )
 
 const (
@@ -86,6 +90,7 @@ type FileStore struct {
 	w       *bufio.Writer
 	size    int64 // bytes in the file, buffered ones included
 	out     map[uint16]session.OutboundRecord
+	queued  map[uint64][]byte
 	in      map[uint16]bool
 	nextID  uint16
 	live    int64 // bytes the live records would take
@@ -104,7 +109,7 @@ func Open(path string, opts *Options) (*FileStore, error) {
 	if err != nil {
 		return nil, fmt.Errorf("zmqtt: open session store: %w", err)
 	}
-	s := &FileStore{path: path, f: f, out: make(map[uint16]session.OutboundRecord), in: make(map[uint16]bool)}
+	s := &FileStore{path: path, f: f, out: make(map[uint16]session.OutboundRecord), queued: make(map[uint64][]byte), in: make(map[uint16]bool)}
 	data, err := io.ReadAll(f)
 	if err != nil {
 		f.Close()
@@ -240,9 +245,31 @@ func (s *FileStore) apply(b []byte) error {
 			s.live -= 11
 		}
 	case recReset:
+		for _, r := range s.out {
+			s.live -= liveSize(r)
+		}
 		clear(s.out)
+		s.live -= 11 * int64(len(s.in))
 		clear(s.in)
-		s.live = 0
+	case recPutQueued:
+		if len(b) < 8 {
+			return errors.New("queued record too short")
+		}
+		seq := binary.BigEndian.Uint64(b)
+		if old, ok := s.queued[seq]; ok {
+			s.live -= queuedSize(old)
+		}
+		s.queued[seq] = slices.Clone(b[8:])
+		s.live += queuedSize(b[8:])
+	case recDeleteQueued:
+		if len(b) < 8 {
+			return errors.New("record too short")
+		}
+		seq := binary.BigEndian.Uint64(b)
+		if old, ok := s.queued[seq]; ok {
+			s.live -= queuedSize(old)
+			delete(s.queued, seq)
+		}
 	default:
 		return fmt.Errorf("unknown record type %d", typ)
 	}
@@ -250,6 +277,8 @@ func (s *FileStore) apply(b []byte) error {
 }
 
 func liveSize(r session.OutboundRecord) int64 { return int64(8+1+10+len(r.Packet)) + 11 }
+
+func queuedSize(pkt []byte) int64 { return int64(8 + 1 + 8 + len(pkt)) }
 
 // write appends one record to the buffer and applies it.
 func (s *FileStore) write(typ byte, parts ...[]byte) error {
@@ -293,6 +322,10 @@ func (s *FileStore) Load() (session.State, error) {
 		st.Outbound = append(st.Outbound, r)
 	}
 	slices.SortFunc(st.Outbound, func(a, b session.OutboundRecord) int { return cmp.Compare(a.Seq, b.Seq) })
+	for seq, pkt := range s.queued {
+		st.Queued = append(st.Queued, session.QueuedRecord{Seq: seq, Packet: slices.Clone(pkt)})
+	}
+	slices.SortFunc(st.Queued, func(a, b session.QueuedRecord) int { return cmp.Compare(a.Seq, b.Seq) })
 	for id := range s.in {
 		st.Inbound = append(st.Inbound, id)
 	}
@@ -339,7 +372,23 @@ func (s *FileStore) DeleteInbound(id uint16) error {
 	return s.write(recDeleteIn, u16(id))
 }
 
-// Reset forgets every record.
+// PutQueued records an accepted message not yet sent.
+func (s *FileStore) PutQueued(r session.QueuedRecord) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var head [8]byte
+	binary.BigEndian.PutUint64(head[:], r.Seq)
+	return s.write(recPutQueued, head[:], r.Packet)
+}
+
+// DeleteQueued forgets a queued message.
+func (s *FileStore) DeleteQueued(seq uint64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.write(recDeleteQueued, binary.BigEndian.AppendUint64(nil, seq))
+}
+
+// Reset forgets the outbound and inbound records; queued ones stay.
 func (s *FileStore) Reset() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -400,6 +449,12 @@ func (s *FileStore) compact() error {
 	}
 	for id := range s.in {
 		rec(append([]byte{recPutIn}, u16(id)...))
+	}
+	seqs := slices.Sorted(maps.Keys(s.queued))
+	for _, seq := range seqs {
+		body := []byte{recPutQueued}
+		body = binary.BigEndian.AppendUint64(body, seq)
+		rec(append(body, s.queued[seq]...))
 	}
 	tmp := s.path + ".tmp"
 	if err := writeFileSync(tmp, buf.Bytes()); err != nil {

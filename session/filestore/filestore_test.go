@@ -281,3 +281,55 @@ func TestPutOutboundReplacesReleased(t *testing.T) {
 		t.Fatalf("records after reopen (-want +got):\n%s", diff)
 	}
 }
+
+// Queued records (accepted messages not yet sent) survive a reopen, a Reset
+// (a lost session does not take them) and a compaction, in acceptance order.
+func TestQueuedRecords(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.log")
+	s := open(t, path, nil)
+	q := func(seq uint64, payload string) session.QueuedRecord {
+		r := rec(1, seq, payload)
+		return session.QueuedRecord{Seq: seq, Packet: r.Packet}
+	}
+	must(t, s.PutOutbound(rec(1, 1, "out")))
+	must(t, s.PutQueued(q(3, "c")))
+	must(t, s.PutQueued(q(2, "b")))
+	must(t, s.PutQueued(q(4, "d")))
+	must(t, s.DeleteQueued(3))
+	must(t, s.Reset())
+	must(t, s.Sync())
+	want := []session.QueuedRecord{q(2, "b"), q(4, "d")}
+	check := func(st *FileStore, when string) {
+		t.Helper()
+		got, err := st.Load()
+		must(t, err)
+		if len(got.Outbound) != 0 {
+			t.Fatalf("%s: Reset kept outbound records %+v", when, got.Outbound)
+		}
+		if diff := cmp.Diff(want, got.Queued); diff != "" {
+			t.Fatalf("%s: queued records (-want +got):\n%s", when, diff)
+		}
+	}
+	check(s, "before reopening")
+	must(t, s.Close())
+	s = open(t, path, nil)
+	check(s, "after reopening")
+
+	// Churn until Sync compacts the log; the queued records stay.
+	payload := string(make([]byte, 1000))
+	for i := range 3000 {
+		must(t, s.PutOutbound(rec(9, uint64(100+i), payload)))
+		must(t, s.DeleteOutbound(9))
+	}
+	before, err := os.Stat(path)
+	must(t, err)
+	must(t, s.Sync())
+	after, err := os.Stat(path)
+	must(t, err)
+	if after.Size() >= before.Size() && after.Size() > 1<<20 {
+		t.Fatalf("log not compacted: %d bytes", after.Size())
+	}
+	check(s, "after compaction")
+	must(t, s.Close())
+	check(open(t, path, nil), "after compaction and reopening")
+}
