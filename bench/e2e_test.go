@@ -7,13 +7,19 @@ package bench
 //	BenchmarkE2EThroughput   one publisher, one subscriber; a window of 256
 //	                         messages in flight (the subscriber releases a
 //	                         slot per message received), 8 publishing
-//	                         goroutines. msg/s is messages received per
-//	                         second; allocs/op counts both clients per message.
+//	                         goroutines (impl=zmqtt-async: one goroutine
+//	                         calling PublishAsync). msg/s is messages
+//	                         received per second; allocs/op counts both
+//	                         clients per message.
 //	BenchmarkE2EReceive      a raw publisher (pre-encoded packets, no
 //	                         allocation) feeds the client under test:
 //	                         allocs/op is the subscriber's cost per message.
 //	BenchmarkE2ELatency      QoS 1 publish -> PUBACK, one at a time: p50 and
 //	                         p99 in microseconds.
+//	BenchmarkE2EFlood        the raw publisher floods QoS 0 messages with no
+//	                         window to a subscriber with its library's
+//	                         defaults: delivered/sent beside msg/s, so a drop
+//	                         cannot hide behind a rate.
 
 import (
 	"bytes"
@@ -72,25 +78,48 @@ type endpointClient interface {
 	close()
 }
 
+// asyncPublisher is the optional non-blocking publish path: publishAsync
+// hands the message over and returns its completion handle at once.
+type asyncPublisher interface {
+	publishAsync(topic string, payload []byte, qos byte) *client.Publishing
+}
+
+// defaulter is implemented by the clients that the benchmarks configure
+// away from their library's defaults (zmqtt's subscription queue of 4096
+// messages): useDefaults, called before subscribe, puts the defaults back.
+type defaulter interface{ useDefaults() }
+
 type impl struct {
 	name string
 	v    codec.Version
 	dial func(ctx context.Context, url, id string) (endpointClient, error)
+	// async publishes with asyncPublisher from one goroutine. Only
+	// BenchmarkE2EThroughput runs such an impl: Receive and Flood measure
+	// the subscriber alone (the plain zmqtt one), Latency a blocking
+	// publish.
+	async bool
 }
 
 var impls = []impl{
-	{"zmqtt", codec.V5, dialZmqtt5},
-	{"paho.golang", codec.V5, dialPaho},
-	{"zmqtt", codec.V311, dialZmqtt311},
-	{"paho.mqtt.golang", codec.V311, dialPahoV3},
+	{name: "zmqtt", v: codec.V5, dial: dialZmqtt5},
+	{name: "zmqtt-async", v: codec.V5, dial: dialZmqtt5, async: true},
+	{name: "paho.golang", v: codec.V5, dial: dialPaho},
+	{name: "zmqtt", v: codec.V311, dial: dialZmqtt311},
+	{name: "zmqtt-async", v: codec.V311, dial: dialZmqtt311, async: true},
+	{name: "paho.mqtt.golang", v: codec.V311, dial: dialPahoV3},
 }
 
 // --- zmqtt ---
 
+// subQueue is the subscription queue the benchmarks give zmqtt (its
+// default is 1000), but for BenchmarkE2EFlood.
+const subQueue = 4096
+
 type zmqtt5 struct {
-	c    *client.Client5
-	subs sync.WaitGroup
-	stop context.CancelFunc
+	c     *client.Client5
+	queue int // QueueSize of the subscription; 0: the client's default
+	subs  sync.WaitGroup
+	stop  context.CancelFunc
 }
 
 func dialZmqtt5(ctx context.Context, url, id string) (endpointClient, error) {
@@ -101,7 +130,7 @@ func dialZmqtt5(ctx context.Context, url, id string) (endpointClient, error) {
 	if err := c.Connect(ctx); err != nil {
 		return nil, err
 	}
-	return &zmqtt5{c: c}, nil
+	return &zmqtt5{c: c, queue: subQueue}, nil
 }
 
 func (z *zmqtt5) publish(ctx context.Context, topic string, payload []byte, qos byte) error {
@@ -109,8 +138,18 @@ func (z *zmqtt5) publish(ctx context.Context, topic string, payload []byte, qos 
 	return err
 }
 
+func (z *zmqtt5) publishAsync(topic string, payload []byte, qos byte) *client.Publishing {
+	return z.c.PublishAsync(topic, payload, client.QoS(qos))
+}
+
+func (z *zmqtt5) useDefaults() { z.queue = 0 }
+
 func (z *zmqtt5) subscribe(ctx context.Context, filter string, qos byte, on func()) error {
-	s, err := z.c.Subscribe(ctx, []string{filter}, client.QoS(qos), client.QueueSize(4096))
+	opts := []client.SubscribeOption5{client.QoS(qos)}
+	if z.queue > 0 {
+		opts = append(opts, client.QueueSize(z.queue))
+	}
+	s, err := z.c.Subscribe(ctx, []string{filter}, opts...)
 	if err != nil {
 		return err
 	}
@@ -140,9 +179,10 @@ func (z *zmqtt5) close() {
 }
 
 type zmqtt311 struct {
-	c    *client.Client
-	subs sync.WaitGroup
-	stop context.CancelFunc
+	c     *client.Client
+	queue int // QueueSize of the subscription; 0: the client's default
+	subs  sync.WaitGroup
+	stop  context.CancelFunc
 }
 
 func dialZmqtt311(ctx context.Context, url, id string) (endpointClient, error) {
@@ -153,15 +193,25 @@ func dialZmqtt311(ctx context.Context, url, id string) (endpointClient, error) {
 	if err := c.Connect(ctx); err != nil {
 		return nil, err
 	}
-	return &zmqtt311{c: c}, nil
+	return &zmqtt311{c: c, queue: subQueue}, nil
 }
 
 func (z *zmqtt311) publish(ctx context.Context, topic string, payload []byte, qos byte) error {
 	return z.c.Publish(ctx, topic, payload, client.QoS(qos))
 }
 
+func (z *zmqtt311) publishAsync(topic string, payload []byte, qos byte) *client.Publishing {
+	return z.c.PublishAsync(topic, payload, client.QoS(qos))
+}
+
+func (z *zmqtt311) useDefaults() { z.queue = 0 }
+
 func (z *zmqtt311) subscribe(ctx context.Context, filter string, qos byte, on func()) error {
-	s, err := z.c.Subscribe(ctx, []string{filter}, client.QoS(qos), client.QueueSize(4096))
+	opts := []client.SubscribeOption{client.QoS(qos)}
+	if z.queue > 0 {
+		opts = append(opts, client.QueueSize(z.queue))
+	}
+	s, err := z.c.Subscribe(ctx, []string{filter}, opts...)
 	if err != nil {
 		return err
 	}
@@ -312,6 +362,10 @@ func throughput(b *testing.B, br *brokertest.Broker, im impl, qos byte, size int
 	}
 	defer pub.close()
 	payload := make([]byte, size)
+	ap, _ := pub.(asyncPublisher)
+	if im.async && ap == nil {
+		b.Fatalf("%s has no asynchronous publish", im.name)
+	}
 	const workers = 8
 	b.ReportAllocs()
 	b.SetBytes(int64(size))
@@ -320,26 +374,37 @@ func throughput(b *testing.B, br *brokertest.Broker, im impl, qos byte, size int
 	cpu := startCPU(br)
 	n := int64(b.N)
 	target.Store(n)
-	var next atomic.Int64
 	var wg sync.WaitGroup
 	errs := make(chan error, workers)
-	for range workers {
+	if im.async {
+		// One publishing goroutine, as an application's telemetry loop.
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for next.Add(1) <= n {
-				select {
-				case slots <- struct{}{}:
-				case <-ctx.Done():
-					errs <- ctx.Err()
-					return
-				}
-				if err := pub.publish(ctx, topic, payload, qos); err != nil {
-					errs <- err
-					return
-				}
+			if err := publishAsyncAll(ctx, ap, slots, topic, payload, qos, n); err != nil {
+				errs <- err
 			}
 		}()
+	} else {
+		var next atomic.Int64
+		for range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for next.Add(1) <= n {
+					select {
+					case slots <- struct{}{}:
+					case <-ctx.Done():
+						errs <- ctx.Err()
+						return
+					}
+					if err := pub.publish(ctx, topic, payload, qos); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}()
+		}
 	}
 	select {
 	case <-done:
@@ -350,9 +415,56 @@ func throughput(b *testing.B, br *brokertest.Broker, im impl, qos byte, size int
 	}
 	elapsed := time.Since(start)
 	b.StopTimer()
+	// The last publishes may complete (PUBACK, PUBCOMP) after the last
+	// message arrived: they are waited for, and checked, untimed.
 	wg.Wait()
+	select {
+	case err := <-errs:
+		b.Fatal(err)
+	default:
+	}
 	b.ReportMetric(float64(n)/elapsed.Seconds(), "msg/s")
 	cpu.report(b, br, n)
+}
+
+// asyncRing is how many PublishAsync handles impl=zmqtt-async keeps: a
+// handle's slot is reused, after checking that its publish succeeded, by
+// the publish asyncRing later. Below the window, so that publishes that
+// failed can never fill the window alone and hang the run: when it is
+// full, at least window-asyncRing of its messages were checked.
+const asyncRing = window / 2
+
+// publishAsyncAll publishes n messages with PublishAsync from the calling
+// goroutine, under the same window as the blocking publishers, and then
+// waits for the last asyncRing to complete: every handle is checked. No
+// goroutine is started per message.
+func publishAsyncAll(ctx context.Context, ap asyncPublisher, slots chan<- struct{}, topic string, payload []byte, qos byte, n int64) error {
+	var ring [asyncRing]*client.Publishing // publish i at i%asyncRing
+	check := func(i int64) error {
+		if err := ring[i%asyncRing].Wait(ctx); err != nil {
+			return fmt.Errorf("PublishAsync %d of %d: %w", i+1, n, err)
+		}
+		return nil
+	}
+	for i := range n {
+		if i >= asyncRing {
+			if err := check(i - asyncRing); err != nil {
+				return err
+			}
+		}
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return fmt.Errorf("publish %d of %d: window never freed: %w", i+1, n, ctx.Err())
+		}
+		ring[i%asyncRing] = ap.publishAsync(topic, payload, qos)
+	}
+	for i := max(n-asyncRing, 0); i < n; i++ {
+		if err := check(i); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // cpuMeter measures the CPU time, user and system, that this process (both
@@ -468,6 +580,9 @@ func (p *rawPublisher) close() {
 func BenchmarkE2EReceive(b *testing.B) {
 	br := sharedBroker(b)
 	for _, im := range impls {
+		if im.async {
+			continue
+		}
 		for _, qos := range []byte{0, 1} {
 			b.Run(fmt.Sprintf("v=%v/qos=%d/size=64/impl=%s", im.v, qos, im.name), func(b *testing.B) {
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -521,10 +636,116 @@ func BenchmarkE2EReceive(b *testing.B) {
 	}
 }
 
+// BenchmarkE2EFlood floods the receiving client: the raw publisher writes
+// b.N QoS 0 messages of 64 B as fast as TCP takes them, with no window, and
+// the subscriber, with its library's defaults, only counts them. A client
+// may keep up, hold the flood back (TCP and the broker then buffer it) or
+// drop: delivered/sent says which, beside msg/s (messages delivered per
+// second, up to the last one). The run waits for every message, and when
+// some never come, until none arrived for floodQuiet; then it reports the
+// drop rather than failing.
+func BenchmarkE2EFlood(b *testing.B) {
+	br := sharedBroker(b)
+	for _, im := range impls {
+		if im.async {
+			continue
+		}
+		b.Run(fmt.Sprintf("v=%v/qos=0/size=64/impl=%s", im.v, im.name), func(b *testing.B) { flood(b, br, im) })
+	}
+}
+
+const (
+	floodBatch = 64 // packets per Write of the raw publisher
+	// floodQuiet: no message for this long after the flood was written, and
+	// the ones still missing count as dropped.
+	floodQuiet = time.Second
+	floodPoll  = 10 * time.Millisecond // how often the count is looked at
+)
+
+func flood(b *testing.B, br *brokertest.Broker, im impl) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	id := strconv.FormatInt(runID.Add(1), 10)
+	topic := "flood/" + id
+	var got atomic.Int64
+	var target atomic.Int64
+	target.Store(-1)
+	done := make(chan struct{})
+	sub, err := im.dial(ctx, br.URL(brokertest.MQTT), "fsub-"+id)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sub.close()
+	if d, ok := sub.(defaulter); ok {
+		d.useDefaults()
+	}
+	if err := sub.subscribe(ctx, topic, 0, func() {
+		if got.Add(1) == target.Load() {
+			close(done)
+		}
+	}); err != nil {
+		b.Fatal(err)
+	}
+	pub := newRawPublisher(b, br, "fpub-"+id, topic, 0, 64)
+	defer pub.close()
+	batch := bytes.Repeat(pub.pkts[0], floodBatch) // QoS 0: all the same packet
+	size := len(pub.pkts[0])
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	cpu := startCPU(br)
+	sent := int64(b.N)
+	target.Store(sent)
+	for left := sent; left > 0; {
+		k := min(left, floodBatch)
+		if _, err := pub.conn.Write(batch[:k*int64(size)]); err != nil {
+			b.Fatal(err)
+		}
+		left -= k
+	}
+	delivered, last := awaitFlood(ctx, done, &got)
+	b.StopTimer()
+	if err := ctx.Err(); err != nil {
+		b.Fatalf("delivered %d of %d, still arriving: %v", delivered, sent, err)
+	}
+	if delivered != sent {
+		b.Logf("delivered %d of %d", delivered, sent)
+	}
+	b.ReportMetric(float64(delivered)/float64(sent), "delivered/sent")
+	b.ReportMetric(float64(delivered)/last.Sub(start).Seconds(), "msg/s")
+	cpu.report(b, br, sent)
+}
+
+// awaitFlood waits until done is closed (every message arrived), until no
+// message arrived for floodQuiet, or until ctx ends. It returns the count
+// and when the last counted message was seen (within floodPoll).
+func awaitFlood(ctx context.Context, done <-chan struct{}, got *atomic.Int64) (int64, time.Time) {
+	t := time.NewTicker(floodPoll)
+	defer t.Stop()
+	seen, seenAt := got.Load(), time.Now()
+	for {
+		select {
+		case <-done:
+			return got.Load(), time.Now()
+		case <-ctx.Done():
+			return got.Load(), seenAt
+		case now := <-t.C:
+			if g := got.Load(); g != seen {
+				seen, seenAt = g, now
+			} else if now.Sub(seenAt) >= floodQuiet {
+				return seen, seenAt
+			}
+		}
+	}
+}
+
 // BenchmarkE2ELatency: QoS 1 publish to PUBACK, one message at a time.
 func BenchmarkE2ELatency(b *testing.B) {
 	br := sharedBroker(b)
 	for _, im := range impls {
+		if im.async {
+			continue
+		}
 		b.Run(fmt.Sprintf("v=%v/qos=1/size=64/impl=%s", im.v, im.name), func(b *testing.B) {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 			defer cancel()
