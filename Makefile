@@ -6,7 +6,11 @@ COUNT     ?= 6
 BENCHSTAT ?= $(GO) run golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all test vet arch lint fuzz bench demo
+# GO_NEXT is the newer of the two Go releases we support (go.mod names the
+# older, 1.26); `make test-next` fetches it from the module proxy.
+GO_NEXT   ?= go1.27.3
+
+.PHONY: all test test-next vet arch lint fuzz bench demo
 
 all: test
 
@@ -16,6 +20,13 @@ all: test
 test: vet arch
 	$(GO) test -race -timeout 30m ./...
 	$(GO) test -count=1 -run '^TestAllocs' ./...
+
+## test-next: vet and every test (without -race, to keep CI short) on the
+## newer supported Go release, fetched as a toolchain from the module proxy.
+test-next:
+	GOTOOLCHAIN=$(GO_NEXT) $(GO) version
+	GOTOOLCHAIN=$(GO_NEXT) $(GO) vet ./...
+	GOTOOLCHAIN=$(GO_NEXT) $(GO) test -count=1 -timeout 30m ./...
 
 ## vet: gofmt and go vet must be clean.
 vet:
