@@ -247,7 +247,7 @@ func TestBrokerWill(t *testing.T) {
 }
 
 // TestBrokerSharedSubscription: each message of a shared subscription
-// goes to exactly one member of the group [MQTT-4.8.2].
+// goes to exactly one member of the group [§4.8.2].
 func TestBrokerSharedSubscription(t *testing.T) {
 	b := brokertest.Start(t)
 	ctx := deadline(t, 60*time.Second)

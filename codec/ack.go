@@ -1,7 +1,7 @@
 package codec
 
-// PUBACK, PUBREC, PUBREL and PUBCOMP share one layout [MQTT-3.4] to
-// [MQTT-3.7]: a packet identifier, then on MQTT 5.0 a reason code and
+// PUBACK, PUBREC, PUBREL and PUBCOMP share one layout [§3.4] to
+// [§3.7]: a packet identifier, then on MQTT 5.0 a reason code and
 // properties, both of which may be left out when they are the defaults.
 
 // Puback is the PUBACK packet: the response to a QoS 1 PUBLISH.

@@ -1,6 +1,6 @@
 package codec
 
-// Connack is the CONNACK packet [MQTT-3.2]: the server's answer to CONNECT.
+// Connack is the CONNACK packet [§3.2]: the server's answer to CONNECT.
 // On MQTT 3.1.1 ReasonCode holds the return code (0 to 5, see
 // ReasonFromReturnCode); on 5.0 a reason code of the CONNACK table.
 type Connack struct {
@@ -37,7 +37,7 @@ func (p *Connack) remaining(v Version) (rem, plen int, err *Error) {
 // table of section 3.2.2.3, which has none.
 func connackCodeRule(v Version) string {
 	if v == V311 {
-		return "MQTT-3.2.2.3"
+		return "§3.2.2.3"
 	}
 	return "MQTT-3.2.2-8"
 }

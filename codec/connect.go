@@ -1,6 +1,6 @@
 package codec
 
-// Connect is the CONNECT packet [MQTT-3.1]: the first packet a client sends.
+// Connect is the CONNECT packet [§3.1]: the first packet a client sends.
 // The protocol level written is the Version passed to Append; Decode refuses
 // a CONNECT whose level is not the Version it was given (ConnectVersion
 // reads the level first, for a server that does not know it yet).
@@ -22,7 +22,7 @@ type Connect struct {
 	Props Properties // MQTT 5.0 CONNECT properties
 }
 
-// Will is the will message of a CONNECT [MQTT-3.1.2.5], published by the
+// Will is the will message of a CONNECT [§3.1.2.5], published by the
 // server when the connection ends without a normal DISCONNECT.
 type Will struct {
 	QoS     QoS
@@ -55,7 +55,7 @@ func (p *Connect) remaining(v Version) (rem, plen, wplen int, err *Error) {
 		return
 	}
 	if len(p.ClientID) > maxString {
-		err = encErr(ReasonMalformedPacket, t, "MQTT-1.5.4", "client identifier is longer than 65535 bytes")
+		err = encErr(ReasonMalformedPacket, t, "§1.5.4", "client identifier is longer than 65535 bytes")
 		return
 	}
 	if !validUTF8String(p.ClientID) {
@@ -78,7 +78,7 @@ func (p *Connect) remaining(v Version) (rem, plen, wplen int, err *Error) {
 			return
 		}
 		if len(w.Payload) > maxString {
-			err = encErr(ReasonMalformedPacket, t, "MQTT-3.1.3.4", "will payload is longer than 65535 bytes")
+			err = encErr(ReasonMalformedPacket, t, "§3.1.3.4", "will payload is longer than 65535 bytes")
 			return
 		}
 		rem += 2 + len(w.Topic) + 2 + len(w.Payload)
@@ -94,7 +94,7 @@ func (p *Connect) remaining(v Version) (rem, plen, wplen int, err *Error) {
 	}
 	if p.hasUsername() {
 		if len(p.Username) > maxString {
-			err = encErr(ReasonMalformedPacket, t, "MQTT-1.5.4", "user name is longer than 65535 bytes")
+			err = encErr(ReasonMalformedPacket, t, "§1.5.4", "user name is longer than 65535 bytes")
 			return
 		}
 		if !validUTF8String(p.Username) {
@@ -109,7 +109,7 @@ func (p *Connect) remaining(v Version) (rem, plen, wplen int, err *Error) {
 			return
 		}
 		if len(p.Password) > maxString {
-			err = encErr(ReasonMalformedPacket, t, "MQTT-1.5.6", "password is longer than 65535 bytes")
+			err = encErr(ReasonMalformedPacket, t, "§1.5.6", "password is longer than 65535 bytes")
 			return
 		}
 		rem += 2 + len(p.Password)

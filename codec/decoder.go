@@ -120,7 +120,7 @@ var (
 )
 
 // mayReceive reports whether a peer of role from may send packet type t:
-// the directions of the packet type table [MQTT-2.1.2]. On MQTT 3.1.1 only
+// the directions of the packet type table [§2.1.2]. On MQTT 3.1.1 only
 // the client sends DISCONNECT (3.1.1 section 3.14).
 func mayReceive(from Role, t Type, v Version) bool {
 	if from == RoleClient {
@@ -133,15 +133,15 @@ func mayReceive(from Role, t Type, v Version) bool {
 }
 
 func wrongDirection(t Type, from Role, off int) *Error {
-	return newErr(ReasonProtocolError, t, off, "MQTT-2.1.2", "a "+from.String()+" does not send "+t.String())
+	return newErr(ReasonProtocolError, t, off, "§2.1.2", "a "+from.String()+" does not send "+t.String())
 }
 
 // CheckSender reports whether a packet may be sent by a peer of the given
-// role on version v: the direction of each packet type [MQTT-2.1.2], no
+// role on version v: the direction of each packet type [§2.1.2], no
 // Subscription Identifier in a client's PUBLISH [MQTT-3.3.4-6], the
-// DISCONNECT reason codes of each side [MQTT-3.14.2.1], no Session Expiry
+// DISCONNECT reason codes of each side [§3.14.2.1], no Session Expiry
 // Interval in a server's DISCONNECT [MQTT-3.14.2-2], and the AUTH reason
-// codes of each side [MQTT-3.15.2.1]. The error is an *Error with
+// codes of each side [§3.15.2.1]. The error is an *Error with
 // ReasonProtocolError and Offset -1. RoleAny accepts every packet.
 func CheckSender(p Packet, from Role, v Version) error {
 	if from == RoleAny {

@@ -40,7 +40,7 @@ type Error struct {
 	Reason ReasonCode // ReasonMalformedPacket, ReasonProtocolError, ReasonPacketTooLarge, ...
 	Type   Type       // the packet type, 0 when it was not known yet
 	Offset int        // byte offset in the packet where decoding failed; -1 when encoding
-	Rule   string     // the normative statement broken, such as "MQTT-3.3.1-4"; may be empty
+	Rule   string     // the rule broken: a normative statement id such as "MQTT-3.3.1-4", or "§2.2.2.2" where the specification states the rule without one; may be empty
 	Msg    string     // what is wrong, in lower case
 	Err    error      // an underlying cause, such as a *TopicError; may be nil
 }
@@ -119,7 +119,7 @@ func encErr(reason ReasonCode, t Type, rule, msg string) *Error {
 type TopicError struct {
 	Topic  string // the topic or filter as given (may be long; never a payload)
 	Filter bool   // true for a topic filter, false for a topic name
-	Rule   string // the normative statement broken
+	Rule   string // the rule broken, as in Error.Rule
 	Msg    string // what is wrong
 }
 

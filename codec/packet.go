@@ -27,7 +27,7 @@ type Packet interface {
 	fmt.Stringer
 }
 
-// Header is the fixed header of a packet [MQTT-2.1.1].
+// Header is the fixed header of a packet [§2.1.1].
 type Header struct {
 	Type      Type
 	Flags     byte // the low nibble of the first byte
@@ -51,7 +51,7 @@ func ParseHeader(src []byte) (Header, error) {
 	t := Type(src[0] >> 4)
 	flags := src[0] & 0x0F
 	if t == 0 {
-		return Header{}, malformed(0, 0, "MQTT-2.1.2", "reserved packet type 0")
+		return Header{}, malformed(0, 0, "§2.1.2", "reserved packet type 0")
 	}
 	if t == TypePublish {
 		if flags&0x06 == 0x06 {
@@ -68,7 +68,7 @@ func ParseHeader(src []byte) (Header, error) {
 	case vbiIncomplete:
 		return Header{}, ErrIncomplete
 	case vbiTooLong:
-		return Header{}, malformed(t, 1, "MQTT-1.5.5", "remaining length is longer than 4 bytes")
+		return Header{}, malformed(t, 1, "§1.5.5", "remaining length is longer than 4 bytes")
 	case vbiNotMinimal:
 		return Header{}, malformed(t, 1, "MQTT-1.5.5-1", "remaining length is not minimally encoded")
 	}
@@ -241,7 +241,7 @@ func decodeInto(p Packet, b []byte, h Header, v Version) error {
 		return p.decode(b, h, v)
 	case *Auth:
 		if v == V311 {
-			return malformed(h.Type, 0, "MQTT-2.1.2-1", "AUTH does not exist in MQTT 3.1.1")
+			return malformed(h.Type, 0, "§2.2.1", "AUTH does not exist in MQTT 3.1.1")
 		}
 		return p.decode(b, h, v)
 	}
@@ -285,7 +285,7 @@ func appendHeader(dst []byte, first byte, rem int) []byte {
 // tooLarge is the encoding error of a packet whose Remaining Length does not
 // fit in four bytes.
 func tooLarge(t Type) *Error {
-	return encErr(ReasonPacketTooLarge, t, "MQTT-1.5.5", "remaining length over 268435455 bytes")
+	return encErr(ReasonPacketTooLarge, t, "§1.5.5", "remaining length over 268435455 bytes")
 }
 
 // grow makes sure dst has room for n more bytes, so that the appends that
@@ -307,12 +307,12 @@ func noProps(t Type) *Error {
 // endCheck reports a packet whose Remaining Length leaves bytes unread.
 func endCheck(t Type, off, end int) error {
 	if off != end {
-		return malformed(t, off, "MQTT-2.1.4", "remaining length is longer than the packet's fields")
+		return malformed(t, off, "§2.1.4", "remaining length is longer than the packet's fields")
 	}
 	return nil
 }
 
 // short reports a packet that ends inside a field.
 func short(t Type, off int, what string) *Error {
-	return malformed(t, off, "MQTT-2.1.4", what+" runs past the end of the packet")
+	return malformed(t, off, "§2.1.4", what+" runs past the end of the packet")
 }

@@ -26,7 +26,7 @@ func vbiLen(n int) int {
 	return 4
 }
 
-// appendVBI appends the Variable Byte Integer encoding of n [MQTT-1.5.5].
+// appendVBI appends the Variable Byte Integer encoding of n [§1.5.5].
 func appendVBI(dst []byte, n int) []byte {
 	for n >= 0x80 {
 		dst = append(dst, byte(n)|0x80)

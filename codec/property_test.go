@@ -224,7 +224,7 @@ func genPacketOf(t *rapid.T, cfg genConfig, typ codec.Type) codec.Packet {
 			p.CleanStart = true // [MQTT-3.1.3-7]
 		}
 		if p.Props.Has(codec.PropAuthenticationData) {
-			withAuthMethod(&p.Props) // [MQTT-3.1.2.11.10]
+			withAuthMethod(&p.Props) // [§3.1.2.11.10]
 		}
 		if rapid.Bool().Draw(t, "will") {
 			p.Will = &codec.Will{
@@ -340,7 +340,7 @@ func genPacketOf(t *rapid.T, cfg genConfig, typ codec.Type) codec.Packet {
 	case codec.TypeAuth:
 		p := &codec.Auth{ReasonCode: genReason(t, reasonsAuth), Props: genProps(t, cfg, propsAuth, 0)}
 		if !p.Props.Empty() || p.ReasonCode != 0 {
-			withAuthMethod(&p.Props) // [MQTT-3.15.2.2.2]
+			withAuthMethod(&p.Props) // [§3.15.2.2.2]
 		}
 		return p
 	}

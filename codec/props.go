@@ -5,7 +5,7 @@ import (
 	"strconv"
 )
 
-// PropID is an MQTT 5.0 property identifier [MQTT-2.2.2.2].
+// PropID is an MQTT 5.0 property identifier [§2.2.2.2].
 type PropID byte
 
 // The 27 properties of MQTT 5.0, named as in the spec.
@@ -376,18 +376,18 @@ func (p *Properties) propsSizeMask(m PropSet, t, pt Type) (int, *Error) {
 			n += 5
 		case kindVBI: // subscription identifiers
 			if t == TypeSubscribe && len(p.SubscriptionIDs) > 1 {
-				return 0, encErr(ReasonProtocolError, pt, "MQTT-3.8.2.1.2", "more than one subscription identifier")
+				return 0, encErr(ReasonProtocolError, pt, "§3.8.2.1.2", "more than one subscription identifier")
 			}
 			for _, sid := range p.SubscriptionIDs {
 				if sid == 0 || sid > MaxSubscriptionID {
-					return 0, encErr(ReasonProtocolError, pt, "MQTT-3.8.2.1.2", "subscription identifier out of range 1..268435455")
+					return 0, encErr(ReasonProtocolError, pt, "§3.8.2.1.2", "subscription identifier out of range 1..268435455")
 				}
 				n += 1 + vbiLen(int(sid))
 			}
 		case kindString:
 			s := p.stringProp(id)
 			if len(s) > maxString {
-				return 0, encErr(ReasonMalformedPacket, pt, "MQTT-1.5.4", id.String()+" is longer than 65535 bytes")
+				return 0, encErr(ReasonMalformedPacket, pt, "§1.5.4", id.String()+" is longer than 65535 bytes")
 			}
 			if !validUTF8String(s) {
 				return 0, encErr(ReasonMalformedPacket, pt, "MQTT-1.5.4-1", id.String()+" is not valid UTF-8 or contains U+0000")
@@ -396,13 +396,13 @@ func (p *Properties) propsSizeMask(m PropSet, t, pt Type) (int, *Error) {
 		case kindBinary:
 			b := p.binaryProp(id)
 			if len(b) > maxString {
-				return 0, encErr(ReasonMalformedPacket, pt, "MQTT-1.5.6", id.String()+" is longer than 65535 bytes")
+				return 0, encErr(ReasonMalformedPacket, pt, "§1.5.6", id.String()+" is longer than 65535 bytes")
 			}
 			n += 3 + len(b)
 		case kindPair:
 			for _, u := range p.User {
 				if len(u.Key) > maxString || len(u.Value) > maxString {
-					return 0, encErr(ReasonMalformedPacket, pt, "MQTT-1.5.7", "user property is longer than 65535 bytes")
+					return 0, encErr(ReasonMalformedPacket, pt, "§1.5.7", "user property is longer than 65535 bytes")
 				}
 				if !validUTF8String(u.Key) || !validUTF8String(u.Value) {
 					return 0, encErr(ReasonMalformedPacket, pt, "MQTT-1.5.7-1", "user property is not valid UTF-8 or contains U+0000")
@@ -435,40 +435,40 @@ func (p *Properties) checkValues(m PropSet, t, pt Type, list []byte, base int) *
 		return newErr(ReasonProtocolError, pt, at(id), rule, msg)
 	}
 	if m.Has(PropPayloadFormatIndicator) && p.PayloadFormat > 1 {
-		return fail(PropPayloadFormatIndicator, "MQTT-3.3.2.3.2", "payload format indicator must be 0 or 1")
+		return fail(PropPayloadFormatIndicator, "§3.3.2.3.2", "payload format indicator must be 0 or 1")
 	}
 	if m.Has(PropRequestProblemInformation) && p.RequestProblemInfo > 1 {
-		return fail(PropRequestProblemInformation, "MQTT-3.1.2.11.7", "request problem information must be 0 or 1")
+		return fail(PropRequestProblemInformation, "§3.1.2.11.7", "request problem information must be 0 or 1")
 	}
 	if m.Has(PropRequestResponseInformation) && p.RequestResponseInfo > 1 {
-		return fail(PropRequestResponseInformation, "MQTT-3.1.2.11.6", "request response information must be 0 or 1")
+		return fail(PropRequestResponseInformation, "§3.1.2.11.6", "request response information must be 0 or 1")
 	}
 	if m.Has(PropMaximumQoS) && p.MaximumQoS > 1 {
-		return fail(PropMaximumQoS, "MQTT-3.2.2.3.4", "maximum QoS must be 0 or 1")
+		return fail(PropMaximumQoS, "§3.2.2.3.4", "maximum QoS must be 0 or 1")
 	}
 	if m.Has(PropRetainAvailable) && p.RetainAvailable > 1 {
-		return fail(PropRetainAvailable, "MQTT-3.2.2.3.5", "retain available must be 0 or 1")
+		return fail(PropRetainAvailable, "§3.2.2.3.5", "retain available must be 0 or 1")
 	}
 	if m.Has(PropWildcardSubscriptionAvailable) && p.WildcardSubAvailable > 1 {
-		return fail(PropWildcardSubscriptionAvailable, "MQTT-3.2.2.3.11", "wildcard subscription available must be 0 or 1")
+		return fail(PropWildcardSubscriptionAvailable, "§3.2.2.3.11", "wildcard subscription available must be 0 or 1")
 	}
 	if m.Has(PropSubscriptionIdentifierAvailable) && p.SubIDAvailable > 1 {
-		return fail(PropSubscriptionIdentifierAvailable, "MQTT-3.2.2.3.12", "subscription identifier available must be 0 or 1")
+		return fail(PropSubscriptionIdentifierAvailable, "§3.2.2.3.12", "subscription identifier available must be 0 or 1")
 	}
 	if m.Has(PropSharedSubscriptionAvailable) && p.SharedSubAvailable > 1 {
-		return fail(PropSharedSubscriptionAvailable, "MQTT-3.2.2.3.13", "shared subscription available must be 0 or 1")
+		return fail(PropSharedSubscriptionAvailable, "§3.2.2.3.13", "shared subscription available must be 0 or 1")
 	}
 	if m.Has(PropReceiveMaximum) && p.ReceiveMaximum == 0 {
-		return fail(PropReceiveMaximum, "MQTT-3.1.2.11.3", "receive maximum must not be 0")
+		return fail(PropReceiveMaximum, "§3.1.2.11.3", "receive maximum must not be 0")
 	}
 	if m.Has(PropMaximumPacketSize) && p.MaximumPacketSize == 0 {
-		return fail(PropMaximumPacketSize, "MQTT-3.1.2.11.4", "maximum packet size must not be 0")
+		return fail(PropMaximumPacketSize, "§3.1.2.11.4", "maximum packet size must not be 0")
 	}
 	if m.Has(PropTopicAlias) && p.TopicAlias == 0 {
 		return fail(PropTopicAlias, "MQTT-3.3.2-8", "topic alias must not be 0")
 	}
 	if t == TypeConnect && m.Has(PropAuthenticationData) && !m.Has(PropAuthenticationMethod) {
-		return fail(PropAuthenticationData, "MQTT-3.1.2.11.10", "authentication data without an authentication method")
+		return fail(PropAuthenticationData, "§3.1.2.11.10", "authentication data without an authentication method")
 	}
 	if m.Has(PropResponseTopic) {
 		if err := checkTopicName(p.ResponseTopic); err != nil {
@@ -651,11 +651,11 @@ func (p *Properties) decodeProps(b []byte, off, end int, t, pt Type) (int, error
 	case vbiNotMinimal:
 		return off, malformed(pt, off, "MQTT-1.5.5-1", "property length is not minimally encoded")
 	default:
-		return off, malformed(pt, off, "MQTT-2.2.2.1", "property length runs past the packet")
+		return off, malformed(pt, off, "§2.2.2.1", "property length runs past the packet")
 	}
 	off = next
 	if n > end-off {
-		return off, malformed(pt, off, "MQTT-2.2.2.1", "property length runs past the packet")
+		return off, malformed(pt, off, "§2.2.2.1", "property length runs past the packet")
 	}
 	end = off + n
 	listStart := off
@@ -668,12 +668,12 @@ func (p *Properties) decodeProps(b []byte, off, end int, t, pt Type) (int, error
 		bit := PropSet(1) << (id & 63)
 		if id >= 64 || allowed&bit == 0 {
 			if id >= 0x80 || int(id) >= len(propTable) || propTable[id].kind == kindNone {
-				return start, malformed(pt, start, "MQTT-2.2.2.2", "unknown property identifier")
+				return start, malformed(pt, start, "§2.2.2.2", "unknown property identifier")
 			}
-			return start, malformed(pt, start, "MQTT-2.2.2.2", id.String()+" is not allowed in "+ctxName(t))
+			return start, malformed(pt, start, "§2.2.2.2", id.String()+" is not allowed in "+ctxName(t))
 		}
 		if seen&bit != 0 && id != PropUserProperty && !(id == PropSubscriptionIdentifier && t == TypePublish) {
-			return start, protocolErr(pt, start, "MQTT-2.2.2.2", id.String()+" is included more than once")
+			return start, protocolErr(pt, start, "§2.2.2.2", id.String()+" is included more than once")
 		}
 		seen |= bit
 		rest := end - off
@@ -740,9 +740,9 @@ func (p *Properties) decodeProps(b []byte, off, end int, t, pt Type) (int, error
 				return start, runsPast(pt, start, id)
 			}
 			if v == 0 {
-				rule := "MQTT-3.3.2.3.8"
+				rule := "§3.3.2.3.8"
 				if t == TypeSubscribe {
-					rule = "MQTT-3.8.2.1.2"
+					rule = "§3.8.2.1.2"
 				}
 				return start, protocolErr(pt, start, rule, "subscription identifier is 0")
 			}
@@ -824,5 +824,5 @@ func (p *Properties) decodeProps(b []byte, off, end int, t, pt Type) (int, error
 }
 
 func runsPast(pt Type, off int, id PropID) *Error {
-	return malformed(pt, off, "MQTT-2.2.2.2", id.String()+" runs past the property length")
+	return malformed(pt, off, "§2.2.2.2", id.String()+" runs past the property length")
 }

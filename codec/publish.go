@@ -1,11 +1,11 @@
 package codec
 
-// Publish is the PUBLISH packet [MQTT-3.3]: an application message.
+// Publish is the PUBLISH packet [§3.3]: an application message.
 //
 // A decoded Publish borrows Topic, Payload and its properties from the
 // decoded buffer; Clone makes a copy that owns its memory.
 type Publish struct {
-	Dup      bool   // DUP: this may be a resend [MQTT-3.3.1.1]; never with QoS 0
+	Dup      bool   // DUP: this may be a resend [§3.3.1.1]; never with QoS 0
 	QoS      QoS    // 0, 1 or 2
 	Retain   bool   // RETAIN
 	Topic    string // topic name; may be empty on MQTT 5.0 when Props.TopicAlias is set

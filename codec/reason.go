@@ -2,7 +2,7 @@ package codec
 
 import "strconv"
 
-// ReasonCode is an MQTT 5.0 reason code [MQTT-2.4]. On MQTT 3.1.1 the same
+// ReasonCode is an MQTT 5.0 reason code [§2.4]. On MQTT 3.1.1 the same
 // type carries the CONNACK return code (0 to 5) and the SUBACK return codes
 // (0, 1, 2 and 0x80), whose values the codec keeps as they are on the wire.
 type ReasonCode byte
@@ -57,7 +57,7 @@ const (
 	ReasonWildcardSubsNotSupported    ReasonCode = 0xA2
 )
 
-// The MQTT 3.1.1 CONNACK return codes [MQTT-3.2.2.3]. They travel in
+// The MQTT 3.1.1 CONNACK return codes [§3.2.2.3]. They travel in
 // Connack.ReasonCode on a 3.1.1 connection.
 const (
 	ReturnAccepted                    ReasonCode = 0

@@ -1,12 +1,12 @@
 package codec
 
-// Pingreq is the PINGREQ packet [MQTT-3.12]: no fields.
+// Pingreq is the PINGREQ packet [§3.12]: no fields.
 type Pingreq struct{}
 
-// Pingresp is the PINGRESP packet [MQTT-3.13]: no fields.
+// Pingresp is the PINGRESP packet [§3.13]: no fields.
 type Pingresp struct{}
 
-// Disconnect is the DISCONNECT packet [MQTT-3.14]. MQTT 3.1.1 carries no
+// Disconnect is the DISCONNECT packet [§3.14]. MQTT 3.1.1 carries no
 // fields; 5.0 a reason code and properties, both left out on the wire when
 // they are the defaults.
 type Disconnect struct {
@@ -14,7 +14,7 @@ type Disconnect struct {
 	Props      Properties // MQTT 5.0: Session Expiry Interval, Reason String, User Property, Server Reference
 }
 
-// Auth is the MQTT 5.0 AUTH packet [MQTT-3.15] of enhanced authentication.
+// Auth is the MQTT 5.0 AUTH packet [§3.15] of enhanced authentication.
 type Auth struct {
 	ReasonCode ReasonCode // 0x00 success, 0x18 continue authentication, 0x19 re-authenticate
 	Props      Properties // Authentication Method and Data, Reason String, User Property
@@ -64,7 +64,7 @@ func (p *Pingresp) Decode(src []byte, v Version) (int, error) { return decodeAs(
 func reasonPropsRemaining(c ReasonCode, props *Properties, v Version, t Type) (rem, plen int, err *Error) {
 	if v == V311 {
 		if t == TypeAuth {
-			return 0, 0, encErr(ReasonProtocolError, t, "MQTT-2.1.2", "AUTH requires MQTT 5.0")
+			return 0, 0, encErr(ReasonProtocolError, t, "§2.1.2", "AUTH requires MQTT 5.0")
 		}
 		if c != 0 {
 			return 0, 0, encErr(ReasonProtocolError, t, "", "reason codes require MQTT 5.0")
@@ -100,7 +100,7 @@ func reasonPropsRemaining(c ReasonCode, props *Properties, v Version, t Type) (r
 // no property block, and so needs none; callers skip the check for it.
 func checkAuthProps(m PropSet, off int) *Error {
 	if !m.Has(PropAuthenticationMethod) {
-		return newErr(ReasonProtocolError, TypeAuth, off, "MQTT-3.15.2.2.2", "AUTH without an authentication method")
+		return newErr(ReasonProtocolError, TypeAuth, off, "§3.15.2.2.2", "AUTH without an authentication method")
 	}
 	return nil
 }

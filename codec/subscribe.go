@@ -1,6 +1,6 @@
 package codec
 
-// Subscribe is the SUBSCRIBE packet [MQTT-3.8]: one or more topic filters
+// Subscribe is the SUBSCRIBE packet [§3.8]: one or more topic filters
 // with their options.
 type Subscribe struct {
 	PacketID      uint16
@@ -9,7 +9,7 @@ type Subscribe struct {
 }
 
 // Subscription is one topic filter of a SUBSCRIBE with its options
-// [MQTT-3.8.3.1]. NoLocal, RetainAsPublished and RetainHandling are MQTT 5.0
+// [§3.8.3.1]. NoLocal, RetainAsPublished and RetainHandling are MQTT 5.0
 // options and must be zero on 3.1.1.
 type Subscription struct {
 	Filter            string
@@ -19,7 +19,7 @@ type Subscription struct {
 	RetainHandling    RetainHandling
 }
 
-// Suback is the SUBACK packet [MQTT-3.9]: one reason code per filter of the
+// Suback is the SUBACK packet [§3.9]: one reason code per filter of the
 // SUBSCRIBE, in the same order.
 type Suback struct {
 	PacketID    uint16
@@ -27,14 +27,14 @@ type Suback struct {
 	ReasonCodes []ReasonCode
 }
 
-// Unsubscribe is the UNSUBSCRIBE packet [MQTT-3.10].
+// Unsubscribe is the UNSUBSCRIBE packet [§3.10].
 type Unsubscribe struct {
 	PacketID uint16
 	Props    Properties // MQTT 5.0: User Property
 	Filters  []string
 }
 
-// Unsuback is the UNSUBACK packet [MQTT-3.11]. MQTT 3.1.1 carries no reason
+// Unsuback is the UNSUBACK packet [§3.11]. MQTT 3.1.1 carries no reason
 // codes; 5.0 carries one per filter of the UNSUBSCRIBE.
 type Unsuback struct {
 	PacketID    uint16
@@ -120,7 +120,7 @@ func (p *Subscribe) remaining(v Version) (rem, plen int, err *Error) {
 		}
 		if !s.QoS.Valid() {
 			if v == V5 {
-				return 0, 0, encErr(ReasonProtocolError, t, "MQTT-3.8.3.1", "maximum QoS must be 0, 1 or 2")
+				return 0, 0, encErr(ReasonProtocolError, t, "§3.8.3.1", "maximum QoS must be 0, 1 or 2")
 			}
 			return 0, 0, encErr(ReasonMalformedPacket, t, "MQTT-3.8.3-4", "QoS must be 0, 1 or 2")
 		}
@@ -128,7 +128,7 @@ func (p *Subscribe) remaining(v Version) (rem, plen int, err *Error) {
 			return 0, 0, encErr(ReasonProtocolError, t, "", "subscription options require MQTT 5.0")
 		}
 		if s.RetainHandling >= retainHandlingInvalid {
-			return 0, 0, encErr(ReasonProtocolError, t, "MQTT-3.8.3.1", "retain handling 3")
+			return 0, 0, encErr(ReasonProtocolError, t, "§3.8.3.1", "retain handling 3")
 		}
 		if s.NoLocal {
 			if _, _, shared := ParseShared(s.Filter); shared {
@@ -238,13 +238,13 @@ func (p *Subscribe) decode(b []byte, h Header, v Version) error {
 				return malformed(t, next, "MQTT-3.8.3-5", "reserved subscription option bits are set")
 			}
 			if s.QoS == 3 {
-				return protocolErr(t, next, "MQTT-3.8.3.1", "maximum QoS 3")
+				return protocolErr(t, next, "§3.8.3.1", "maximum QoS 3")
 			}
 			s.NoLocal = o&0x04 != 0
 			s.RetainAsPublished = o&0x08 != 0
 			s.RetainHandling = RetainHandling(o >> 4 & 3)
 			if s.RetainHandling == retainHandlingInvalid {
-				return protocolErr(t, next, "MQTT-3.8.3.1", "retain handling 3")
+				return protocolErr(t, next, "§3.8.3.1", "retain handling 3")
 			}
 			if s.NoLocal {
 				if _, _, shared := ParseShared(filter); shared {

@@ -183,7 +183,7 @@ func ParseShared(filter string) (group, topicFilter string, ok bool) {
 }
 
 // MatchTopic reports whether the topic name matches the topic filter
-// [MQTT-4.7]. '+' matches exactly one level (which may be empty), '#' matches
+// [§4.7]. '+' matches exactly one level (which may be empty), '#' matches
 // the rest of the levels including the parent level ("a/#" matches "a"), and
 // a topic that starts with '$' never matches a filter that starts with a
 // wildcard [MQTT-4.7.2-1]. Both arguments are assumed valid; a shared

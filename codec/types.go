@@ -50,7 +50,7 @@ func (q QoS) Valid() bool { return q <= ExactlyOnce }
 // Type is an MQTT control packet type, the high nibble of the first byte.
 type Type byte
 
-// The control packet types [MQTT-2.1.2]. TypeAuth exists in MQTT 5.0 only;
+// The control packet types [§2.1.2]. TypeAuth exists in MQTT 5.0 only;
 // type 0 is reserved in both versions.
 const (
 	TypeConnect     Type = 1
@@ -92,7 +92,7 @@ var fixedFlags = [16]byte{
 }
 
 // RetainHandling is the MQTT 5.0 subscription option that says whether
-// retained messages are sent when a subscription is made [MQTT-3.8.3.1].
+// retained messages are sent when a subscription is made [§3.8.3.1].
 type RetainHandling byte
 
 // The retain handling values; 3 is a protocol error.
@@ -140,14 +140,14 @@ func (r Role) String() string {
 }
 
 // MaxRemainingLength is the largest Remaining Length a fixed header can carry
-// (four bytes of Variable Byte Integer) [MQTT-1.5.5].
+// (four bytes of Variable Byte Integer) [§1.5.5].
 const MaxRemainingLength = 268_435_455
 
 // MaxPacketSize is the largest possible MQTT packet: a five-byte fixed header
 // plus MaxRemainingLength.
 const MaxPacketSize = MaxRemainingLength + 5
 
-// MaxSubscriptionID is the largest Subscription Identifier [MQTT-3.8.2.1.2].
+// MaxSubscriptionID is the largest Subscription Identifier [§3.8.2.1.2].
 const MaxSubscriptionID = MaxRemainingLength
 
 // maxString is the longest UTF-8 string or binary field (two-byte length).

@@ -194,7 +194,7 @@ func TestThousandConcurrentRequests(t *testing.T) {
 }
 
 // TestRequestWireFormat: a request carries the requester's reply topic and
-// 16 fresh random bytes of correlation data [MQTT-4.10]; the responder's
+// 16 fresh random bytes of correlation data [§4.10]; the responder's
 // reply goes to that topic with the same correlation data and the
 // request's content type.
 func TestRequestWireFormat(t *testing.T) {

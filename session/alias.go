@@ -1,7 +1,7 @@
 package session
 
 // aliasTable assigns topic aliases to outgoing PUBLISH packets
-// [MQTT-3.3.2.3.4]: up to the server's Topic Alias Maximum, reusing the
+// [§3.3.2.3.4]: up to the server's Topic Alias Maximum, reusing the
 // least recently used alias when all are taken. It is reset on every
 // connection: aliases never carry over [MQTT-3.3.2-7].
 type aliasTable struct {

@@ -6,7 +6,7 @@ import (
 	"github.com/zmqtt/zmqtt-go/codec"
 )
 
-// Enhanced authentication [MQTT-4.12]: the exchange of AUTH packets before
+// Enhanced authentication [§4.12]: the exchange of AUTH packets before
 // CONNACK, driven by the configured Authenticator, and re-authentication
 // after it (AUTH with reason 0x19). Every AUTH and the CONNACK must name the
 // same method as the CONNECT; anything else is a protocol error.
@@ -39,7 +39,7 @@ func (s *Session) finishConnectAuth(now time.Time, p *codec.Connack) error {
 	a := s.cfg.Authenticator
 	if a == nil {
 		if p.Props.Has(codec.PropAuthenticationMethod) {
-			return s.fail(now, remoteErr(codec.ReasonProtocolError, "MQTT-3.2.2-?", "CONNACK names an authentication method the client did not use"))
+			return s.fail(now, remoteErr(codec.ReasonProtocolError, "§3.2.2-?", "CONNACK names an authentication method the client did not use"))
 		}
 		return nil
 	}
@@ -67,7 +67,7 @@ func (s *Session) abortAuth(now time.Time, err error) {
 	s.close(now, err)
 }
 
-// handleAuth continues an exchange [MQTT-3.15].
+// handleAuth continues an exchange [§3.15].
 func (s *Session) handleAuth(now time.Time, p *codec.Auth) error {
 	a := s.cfg.Authenticator
 	if a == nil || !s.auth.active {
@@ -89,7 +89,7 @@ func (s *Session) handleAuth(now time.Time, p *codec.Auth) error {
 		return s.send(now, &reply)
 	case codec.ReasonSuccess:
 		if s.auth.connecting {
-			return s.fail(now, remoteErr(codec.ReasonProtocolError, "MQTT-4.12.0-?", "AUTH success before CONNACK"))
+			return s.fail(now, remoteErr(codec.ReasonProtocolError, "§4.12.0-?", "AUTH success before CONNACK"))
 		}
 		t := s.auth.token
 		if err := a.Finish(p.Props.AuthData); err != nil {

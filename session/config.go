@@ -21,7 +21,7 @@ const (
 	RouteFanOut
 )
 
-// Authenticator carries out MQTT 5.0 enhanced authentication [MQTT-4.12].
+// Authenticator carries out MQTT 5.0 enhanced authentication [§4.12].
 // The session calls it synchronously, from the goroutine that drives it.
 type Authenticator interface {
 	// Method returns the Authentication Method, such as "SCRAM-SHA-256".

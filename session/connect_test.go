@@ -10,7 +10,7 @@ import (
 )
 
 func TestConnectPacket(t *testing.T) {
-	t.Run("MQTT-3.1.2/v311", func(t *testing.T) {
+	t.Run("§3.1.2/v311", func(t *testing.T) {
 		h := newHarness(t, Config{Version: codec.V311, ClientID: "c1", CleanStart: true, KeepAlive: 30 * time.Second,
 			Username: "u", Password: []byte("p"), Will: &codec.Will{Topic: "w", Payload: []byte("bye"), QoS: 1}})
 		c, evs := h.connect(nil)

@@ -47,7 +47,7 @@
 // [MQTT-4.4.0-1], and publishing again (or failing, see Config.SessionLost)
 // what a new session lost; failing a message the server keeps closing the
 // connection over (Config.PoisonCloses); Receive Maximum both ways
-// [MQTT-4.9] and an outbound window on 3.1.1 (Config.MaxInflight); Maximum
+// [§4.9] and an outbound window on 3.1.1 (Config.MaxInflight); Maximum
 // Packet Size both ways;
 // topic aliases both ways; Maximum QoS, Retain Available, wildcard, shared
 // and subscription identifier availability from CONNACK (refused before a

@@ -134,7 +134,7 @@ func (e *ReasonError) Retryable() bool {
 type ProtocolError struct {
 	Remote bool
 	Reason codec.ReasonCode // what a DISCONNECT carries for it
-	Rule   string           // the normative statement, such as "MQTT-4.3.3-9"
+	Rule   string           // the rule broken, as in codec.Error.Rule: "MQTT-4.3.3-9" or a section "§4.9"
 	Msg    string
 	Err    error // the underlying *codec.Error, if any
 }

@@ -1,6 +1,6 @@
 package session
 
-// idAlloc hands out packet identifiers [MQTT-2.2.1]: never 0, never one that
+// idAlloc hands out packet identifiers [§2.2.1]: never 0, never one that
 // is in use, round robin over 1..max so that an identifier just released is
 // the last to be used again. PUBLISH, SUBSCRIBE and UNSUBSCRIBE share it.
 type idAlloc struct {

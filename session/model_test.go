@@ -1053,7 +1053,7 @@ func (m *model) mustMatch(topic string) string {
 	return ""
 }
 
-// topicMatch matches a topic filter against a topic name [MQTT-4.7].
+// topicMatch matches a topic filter against a topic name [§4.7].
 func topicMatch(filter, topic string) bool {
 	if _, rest, ok := codec.ParseShared(filter); ok {
 		filter = rest

@@ -11,7 +11,7 @@ import (
 	"github.com/zmqtt/zmqtt-go/codec"
 )
 
-// Incoming publishes [MQTT-4.3]. Every QoS 1/2 message holds one unit of our
+// Incoming publishes [§4.3]. Every QoS 1/2 message holds one unit of our
 // Receive Maximum from its arrival until its PUBACK (QoS 1) or PUBCOMP
 // (QoS 2) is sent [MQTT-4.9.0-2]; more than that many is a protocol error
 // of the server (DISCONNECT 0x93). A message is acknowledged when the caller
@@ -71,7 +71,7 @@ func (s *Session) freeInMsg(m *inMsg) {
 // handlePublish) and its packet identifier.
 func (s *Session) ackID(m *inMsg) AckID { return AckID(m.epoch<<16 | uint64(m.id)) }
 
-// resolveAlias turns a topic alias into its topic [MQTT-3.3.2.3.4]: an alias
+// resolveAlias turns a topic alias into its topic [§3.3.2.3.4]: an alias
 // of 0 or above our Topic Alias Maximum, or one without a mapping on this
 // connection, is a protocol error (DISCONNECT 0x94).
 func (s *Session) resolveAlias(p *codec.Publish) (string, *ProtocolError) {

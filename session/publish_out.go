@@ -7,7 +7,7 @@ import (
 	"github.com/zmqtt/zmqtt-go/codec"
 )
 
-// Outgoing publishes [MQTT-4.3]. A publish is encoded once, at the call, in
+// Outgoing publishes [§4.3]. A publish is encoded once, at the call, in
 // its canonical form (full topic, no alias, DUP clear, packet identifier
 // placeholder) into a buffer the session reuses. It waits in the queue until
 // there is a connection, send quota [MQTT-4.9.0-1] and a free packet
@@ -484,7 +484,7 @@ func ackEvent(t Token, code codec.ReasonCode, props *codec.Properties, pt codec.
 	return ev
 }
 
-// handlePuback completes a QoS 1 publish [MQTT-4.3.2]. A PUBACK for an
+// handlePuback completes a QoS 1 publish [§4.3.2]. A PUBACK for an
 // identifier that is not in flight is ignored: the server may repeat one
 // after a reconnect.
 func (s *Session) handlePuback(now time.Time, p *codec.Puback) error {
@@ -493,7 +493,7 @@ func (s *Session) handlePuback(now time.Time, p *codec.Puback) error {
 		return nil
 	}
 	if f.qos != codec.AtLeastOnce {
-		return s.fail(now, remoteErr(codec.ReasonProtocolError, "MQTT-4.3.3", "PUBACK for a QoS 2 message"))
+		return s.fail(now, remoteErr(codec.ReasonProtocolError, "§4.3.3", "PUBACK for a QoS 2 message"))
 	}
 	s.finishFlight(f, ackEvent(f.token, p.ReasonCode, &p.Props, codec.TypePuback), true)
 	s.flush(now)
@@ -519,7 +519,7 @@ func (s *Session) handlePubrec(now time.Time, p *codec.Pubrec) error {
 		return s.send(now, &s.acks.pubrel)
 	}
 	if f.qos != codec.ExactlyOnce {
-		return s.fail(now, remoteErr(codec.ReasonProtocolError, "MQTT-4.3.2", "PUBREC for a QoS 1 message"))
+		return s.fail(now, remoteErr(codec.ReasonProtocolError, "§4.3.2", "PUBREC for a QoS 1 message"))
 	}
 	if p.ReasonCode.Failed() {
 		s.finishFlight(f, ackEvent(f.token, p.ReasonCode, &p.Props, codec.TypePubrec), true)
@@ -538,7 +538,7 @@ func (s *Session) handlePubrec(now time.Time, p *codec.Pubrec) error {
 	return s.send(now, &s.acks.pubrel)
 }
 
-// handlePubcomp completes a QoS 2 publish [MQTT-4.3.3]. A PUBCOMP for an
+// handlePubcomp completes a QoS 2 publish [§4.3.3]. A PUBCOMP for an
 // identifier that is not in flight is ignored.
 func (s *Session) handlePubcomp(now time.Time, p *codec.Pubcomp) error {
 	f := s.flights[p.PacketID]
@@ -546,7 +546,7 @@ func (s *Session) handlePubcomp(now time.Time, p *codec.Pubcomp) error {
 		return nil
 	}
 	if f.state != stateReleased {
-		return s.fail(now, remoteErr(codec.ReasonProtocolError, "MQTT-4.3.3", "PUBCOMP before PUBREC"))
+		return s.fail(now, remoteErr(codec.ReasonProtocolError, "§4.3.3", "PUBCOMP before PUBREC"))
 	}
 	ev := Event{Kind: EventPublished, Token: f.token, Code: p.ReasonCode, Props: &p.Props}
 	s.finishFlight(f, ev, true)

@@ -95,7 +95,7 @@ func TestPublishQoS2(t *testing.T) {
 			t.Fatalf("events %+v", evs)
 		}
 	})
-	t.Run("MQTT-4.3.3/refused-pubrec-ends-flow", func(t *testing.T) {
+	t.Run("§4.3.3/refused-pubrec-ends-flow", func(t *testing.T) {
 		tok := mustPublish(t, h, pub("a/b", 2, "y"))
 		h.sent()
 		evs := h.feed(&codec.Pubrec{PacketID: 2, ReasonCode: codec.ReasonNotAuthorized})

@@ -470,10 +470,10 @@ func (s *Session) handle(now time.Time, p codec.Packet) error {
 	case *codec.Connack:
 		return s.fail(now, remoteErr(codec.ReasonProtocolError, "MQTT-3.2.0-2", "a second CONNACK"))
 	}
-	return s.fail(now, remoteErr(codec.ReasonProtocolError, "MQTT-2.1.2", "unexpected "+p.Type().String()))
+	return s.fail(now, remoteErr(codec.ReasonProtocolError, "§2.1.2", "unexpected "+p.Type().String()))
 }
 
-// handleConnack completes the connection [MQTT-3.2].
+// handleConnack completes the connection [§3.2].
 func (s *Session) handleConnack(now time.Time, p *codec.Connack) error {
 	if s.v == codec.V311 && p.ReasonCode != 0 || s.v == codec.V5 && p.ReasonCode.Failed() {
 		e := &ReasonError{Packet: codec.TypeConnack, Code: p.ReasonCode, Reason: cloneStr(p.Props.ReasonString),
@@ -728,7 +728,7 @@ func (e *lostError) Unwrap() []error {
 }
 
 // fail ends the connection because of a protocol error: on 5.0 a DISCONNECT
-// with the error's reason code is queued first [MQTT-4.13.1].
+// with the error's reason code is queued first [§4.13.1].
 func (s *Session) fail(now time.Time, perr *ProtocolError) error {
 	if s.phase == phaseIdle {
 		return perr
@@ -792,7 +792,7 @@ func (s *Session) close(now time.Time, err error) {
 	s.push(Event{Kind: EventClosed, Err: err})
 }
 
-// handleDisconnect applies the server's DISCONNECT [MQTT-3.14].
+// handleDisconnect applies the server's DISCONNECT [§3.14].
 func (s *Session) handleDisconnect(now time.Time, p *codec.Disconnect) error {
 	e := &ReasonError{Packet: codec.TypeDisconnect, Code: p.ReasonCode, Reason: cloneStr(p.Props.ReasonString),
 		User: cloneUser(p.Props.User), ServerReference: cloneStr(p.Props.ServerReference)}

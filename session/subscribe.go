@@ -253,7 +253,7 @@ func (s *Session) subscribeFailed(g *subGroup, err error) {
 	s.dropGroup(g)
 }
 
-// handleSuback applies a SUBACK [MQTT-3.9]: one reason code per filter, in
+// handleSuback applies a SUBACK [§3.9]: one reason code per filter, in
 // order [MQTT-3.9.3-1]; refused filters leave the registry.
 func (s *Session) handleSuback(now time.Time, p *codec.Suback) error {
 	op := s.subOps[p.PacketID]
@@ -384,7 +384,7 @@ func (s *Session) sendUnsubscribe(now time.Time, op *subOp) error {
 	return nil
 }
 
-// handleUnsuback completes an UNSUBSCRIBE [MQTT-3.11]; on 5.0 with one
+// handleUnsuback completes an UNSUBSCRIBE [§3.11]; on 5.0 with one
 // reason code per filter [MQTT-3.11.3-1]. 0x11 (no subscription existed)
 // is not a failure.
 func (s *Session) handleUnsuback(now time.Time, p *codec.Unsuback) error {
