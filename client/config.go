@@ -107,7 +107,10 @@ type Config struct {
 	// HoldTimeout bounds how long a QoS 1/2 message of a resumed session
 	// that no subscription takes yet is held, unacknowledged, waiting for
 	// its subscription to be made again; default 30 s. Then it goes to
-	// OnUnrouted (counted by Unrouted) and is acknowledged.
+	// OnUnrouted (counted by Unrouted) and is acknowledged once that
+	// returned. Long enough for a restarted application to subscribe
+	// again; a message a subscription takes within it is delivered as
+	// usual.
 	HoldTimeout time.Duration
 	// DrainTimeout bounds how long Disconnect waits, while connected, for
 	// every accepted publish to complete (the PUBACKs and PUBCOMPs of what
@@ -132,8 +135,14 @@ type Config struct {
 	// Logger receives the client's logs; nil discards them. Payloads and
 	// passwords are never logged.
 	Logger *slog.Logger
-	// OnUnrouted is called, from the client's dispatch goroutine, for each
-	// message no subscription took. Nil only counts them (Stats).
+	// OnUnrouted is called, on a goroutine of the client's that runs the
+	// user's callbacks in order, for each message no subscription took:
+	// one matching no filter, one that arrived for a subscription the
+	// broker then refused, one held for a resumed session past
+	// HoldTimeout. The last two are acknowledged only after OnUnrouted
+	// returns, so a crash first leaves them with the broker. Nil only
+	// counts them (Unrouted) and acknowledges at once. It must not block
+	// for long: later callbacks wait behind it.
 	OnUnrouted func(Message)
 }
 

@@ -224,7 +224,7 @@ func newCore(v codec.Version, cfg Config, sc session.Config, onState func(StateC
 		c.maxQueued = 1000
 	}
 	c.retry.normalize()
-	c.notes.start(onState, cfg.OnUnrouted)
+	c.notes.start(onState)
 	go c.loop()
 	return c, nil
 }
@@ -712,11 +712,19 @@ func (c *core) drain() {
 		case session.EventMessage:
 			c.dispatch(ev.Message)
 		case session.EventUnrouted:
-			n := c.unrouted.Add(1)
-			c.log.Debug("message without subscriber", "topic", ev.Message.Topic, "unrouted_total", n)
-			if c.cfg.OnUnrouted != nil {
-				c.notes.unrouted(copyMessage(ev.Message))
+			var k ackKey
+			if sm := ev.Message; sm.Held && sm.Ack != 0 {
+				// A held message whose time ran out: the session left its
+				// acknowledgement to us.
+				k = ackKey{id: sm.Ack}
+				c.ackKeys[k] = true
+				c.ackRefs[k.id] = 1
 			}
+			var m Message
+			if c.cfg.OnUnrouted != nil {
+				m = copyMessage(ev.Message)
+			}
+			c.unroute(m, k, "message without subscriber", ev.Message.Topic)
 		case session.EventPublished, session.EventSubscribed, session.EventUnsubscribed,
 			session.EventPong, session.EventAuthenticated:
 			if ev.Kind == session.EventSubscribed {
@@ -822,21 +830,38 @@ func (c *core) subscribed(h session.Handle, err error) {
 }
 
 // unrouteHeld hands the messages held for a subscription that will not
-// be made to OnUnrouted (counted by Unrouted) and acknowledges them:
-// nothing is acknowledged that the application was not given.
+// be made to OnUnrouted (see unroute).
 func (c *core) unrouteHeld(sub *Subscription) {
 	held := sub.held
 	sub.held, sub.pending = nil, false
 	for _, m := range held {
 		k := m.key
-		n := c.unrouted.Add(1)
-		c.log.Debug("message of a refused subscription", "topic", m.Topic, "unrouted_total", n)
-		if c.cfg.OnUnrouted != nil {
-			m.c, m.key = nil, ackKey{}
-			c.notes.unrouted(m)
-		}
-		c.ack(k)
+		m.c, m.key = nil, ackKey{}
+		c.unroute(m, k, "message of a refused subscription", m.Topic)
 	}
+}
+
+// unroute counts a message no subscription takes (Unrouted) and hands it
+// to OnUnrouted. k, when set, is its pending acknowledgement: given only
+// after OnUnrouted has returned, so that nothing is acknowledged that the
+// application was not given; a crash before then leaves the message with
+// the broker. Without OnUnrouted it is given at once.
+func (c *core) unroute(m Message, k ackKey, why, topic string) {
+	n := c.unrouted.Add(1)
+	c.log.Debug(why, "topic", topic, "unrouted_total", n)
+	if c.cfg.OnUnrouted == nil {
+		c.ack(k)
+		return
+	}
+	on := c.cfg.OnUnrouted
+	if k.id == 0 {
+		c.notes.push(func() { on(m) })
+		return
+	}
+	c.notes.push(func() {
+		on(m)
+		c.postAck(k)
+	})
 }
 
 // pauseReading stops reading from the connection until sub's consumer has

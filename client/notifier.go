@@ -8,19 +8,18 @@ import "sync"
 // changes) or opted into (OnUnrouted). The goroutine exits after stop, once
 // the queue is empty.
 type notifier struct {
-	mu       sync.Mutex
-	cond     *sync.Cond
-	queue    []func()
-	stopped  bool
-	done     chan struct{}
-	onState  func(StateChange)
-	onUnrout func(Message)
+	mu      sync.Mutex
+	cond    *sync.Cond
+	queue   []func()
+	stopped bool
+	done    chan struct{}
+	onState func(StateChange)
 }
 
-func (n *notifier) start(onState func(StateChange), onUnrouted func(Message)) {
+func (n *notifier) start(onState func(StateChange)) {
 	n.cond = sync.NewCond(&n.mu)
 	n.done = make(chan struct{})
-	n.onState, n.onUnrout = onState, onUnrouted
+	n.onState = onState
 	go n.run()
 }
 
@@ -55,12 +54,6 @@ func (n *notifier) push(fn func()) {
 func (n *notifier) state(sc StateChange) {
 	if n.onState != nil {
 		n.push(func() { n.onState(sc) })
-	}
-}
-
-func (n *notifier) unrouted(m Message) {
-	if n.onUnrout != nil {
-		n.push(func() { n.onUnrout(m) })
 	}
 }
 

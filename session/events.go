@@ -31,7 +31,10 @@ const (
 	EventMessage
 	// EventUnrouted: an incoming message no subscription matches. QoS 1 and
 	// 2 messages are acknowledged (the application decided to drop them by
-	// not subscribing), unless held for a resumed session.
+	// not subscribing), except those held for a resumed session whose time
+	// ran out (Config.HoldTimeout): they come with Message.Held set and
+	// stay unacknowledged until the caller gives their Message.Ack, once it
+	// has handed them on.
 	EventUnrouted
 	// EventPublished: a publish finished: Token, Err (nil on success),
 	// Code and Props of the acknowledgement on 5.0.

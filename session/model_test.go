@@ -1027,7 +1027,9 @@ func (m *model) delivered(ev Event) {
 		d := &delivery{bk: bk, ack: msg.Ack}
 		if ev.Kind == EventUnrouted {
 			bm.unrouted = true
-			d.acked = true
+			// The session acknowledges an unrouted message itself, but
+			// for a held one whose time ran out: its Ack is the caller's.
+			d.acked = !msg.Held
 		}
 		m.deliveries = append(m.deliveries, d)
 	}

@@ -364,7 +364,9 @@ func (s *Session) releaseHeld() {
 }
 
 // expireHeld ends the waiting window: held messages that still have no
-// subscription are reported unrouted and acknowledged.
+// subscription are reported unrouted, with Held set and their Ack, which
+// the caller gives once it has handed them on (nothing is acknowledged
+// that nobody was given).
 func (s *Session) expireHeld(now time.Time) {
 	s.releaseHeld()
 	for _, h := range s.held {
@@ -375,9 +377,6 @@ func (s *Session) expireHeld(now time.Time) {
 		m.state = inDelivered
 		h.msg.Ack, h.msg.Held = s.ackID(m), true
 		s.push(Event{Kind: EventUnrouted, Message: &h.msg})
-		if err := s.ack(now, m); err != nil {
-			break
-		}
 	}
 	s.held = s.held[:0]
 	s.holding = false

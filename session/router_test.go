@@ -252,9 +252,13 @@ func TestHeldForResumedSession(t *testing.T) {
 	t.Run("timeout-reports-unrouted", func(t *testing.T) {
 		h.feed(inPub("nobody", 1, 4, ""))
 		evs := h.advance(10 * time.Second)
-		if len(evs) != 1 || evs[0].Kind != EventUnrouted {
+		if len(evs) != 1 || evs[0].Kind != EventUnrouted || !evs[0].Message.Held || evs[0].Message.Ack == 0 {
 			t.Fatalf("events %+v", evs)
 		}
+		// Not acknowledged until the caller has handed it on and gives the
+		// Ack [MQTT-4.3.2-4].
+		h.expectNothing()
+		h.s.Ack(h.now, evs[0].Message.Ack)
 		h.expect(&codec.Puback{PacketID: 4})
 		// The window is closed: later unrouted messages are acknowledged at once.
 		evs = h.feed(inPub("nobody", 1, 5, ""))
