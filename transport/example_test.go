@@ -8,6 +8,7 @@ import (
 
 	"github.com/zmqtt/zmqtt-go/codec"
 	"github.com/zmqtt/zmqtt-go/internal/brokertest"
+	"github.com/zmqtt/zmqtt-go/internal/proxytest"
 	"github.com/zmqtt/zmqtt-go/transport"
 )
 
@@ -44,6 +45,58 @@ func ExampleDial() {
 	}
 	fmt.Println("CONNACK:", p.(*codec.Connack).ReasonCode)
 	// Output: CONNACK: success
+}
+
+// Dial a broker through a SOCKS5 proxy with credentials. For HTTP CONNECT
+// the proxy URL is http://user:pass@host:port; to take the proxy from
+// HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and NO_PROXY, set Proxy to
+// transport.ProxyFromEnvironment. (The broker and the proxy here are
+// private ones on 127.0.0.1.)
+func ExampleDial_proxy() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	b, err := brokertest.Launch(ctx, brokertest.Config{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer b.Close()
+	p, err := proxytest.New(proxytest.SOCKS5, proxytest.Config{User: "alice", Password: "secret"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer p.Close()
+
+	proxyURL, err := transport.ParseProxyURL("socks5h://alice:secret@" + p.Addr())
+	if err != nil {
+		log.Fatal(err) // a *transport.URLError
+	}
+	conn, err := transport.Dial(ctx, b.URL(brokertest.MQTTS), &transport.Options{
+		TLSConfig: b.TLSConfig(), // TLS runs end to end, inside the tunnel
+		Proxy:     transport.ProxyURL(proxyURL),
+	})
+	if err != nil {
+		log.Fatal(err) // errors.Is(err, transport.ErrProxyAuth), ErrProxyRefused, ErrProxyUnreachable
+	}
+	defer conn.Close()
+	pkt, _ := codec.Append(nil, &codec.Connect{CleanStart: true, ClientID: "example-proxy", KeepAlive: 30}, codec.V5)
+	if _, err := conn.Write(pkt); err != nil {
+		log.Fatal(err)
+	}
+	r := codec.NewReader(conn, 1<<16)
+	defer r.Release()
+	_, raw, err := r.Next()
+	if err != nil {
+		log.Fatal(err)
+	}
+	p2, _, err := codec.Decode(raw, codec.V5)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("CONNACK:", p2.(*codec.Connack).ReasonCode)
+	fmt.Println("tunnels through the proxy:", len(p.Tunnels()))
+	// Output:
+	// CONNACK: success
+	// tunnels through the proxy: 1
 }
 
 // Pipe gives two connected in-memory ends, buffered like a socket: a
