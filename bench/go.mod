@@ -1,6 +1,6 @@
 module github.com/zmqtt/zmqtt-go/bench
 
-go 1.26
+go 1.26.0
 
 require (
 	github.com/eclipse/paho.golang v0.23.0
@@ -12,8 +12,9 @@ require (
 require (
 	github.com/coder/websocket v1.8.15 // indirect
 	github.com/gorilla/websocket v1.5.3 // indirect
-	golang.org/x/net v0.44.0 // indirect
-	golang.org/x/sync v0.17.0 // indirect
+	golang.org/x/net v0.63.0 // indirect
+	golang.org/x/sync v0.25.0 // indirect
+	golang.org/x/text v0.44.0 // indirect
 )
 
 // The SDK under test is the checkout this module sits in.

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -66,6 +67,52 @@ type Config struct {
 	// socket option. Unlike Dial, the server list, the schemes and Server
 	// References keep working.
 	NetDial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Proxy sends every connection to a broker (URL, Servers, Server
+	// References; not unix://) through this proxy, as a tunnel to the
+	// broker's host and port:
+	//
+	//	http://[user:pass@]host[:port]     HTTP CONNECT (port 80 by default)
+	//	https://[user:pass@]host[:port]    HTTP CONNECT over TLS to the proxy (443)
+	//	socks5://[user:pass@]host[:port]   SOCKS5, the broker's name resolved here (1080)
+	//	socks5h://[user:pass@]host[:port]  SOCKS5, the broker's name resolved by the proxy
+	//
+	// TLS to the broker (mqtts://, wss://) runs end to end inside the
+	// tunnel, verified against the broker's name. NetDial, when set,
+	// reaches the proxy. New refuses a URL that cannot be used with a
+	// *ConfigError. A proxy that refuses the credentials (407, SOCKS5
+	// authentication) ends the client at once with transport.ErrProxyAuth:
+	// retrying cannot fix them; an unreachable proxy and a refused tunnel
+	// are retried like any failed dial. Empty (the default) with ProxyFunc
+	// nil connects directly. See ProxyFunc for the environment.
+	Proxy string
+	// ProxyFunc chooses the proxy of each connection from the broker's URL
+	// (nil for a direct connection); set it to
+	// transport.ProxyFromEnvironment to honour HTTPS_PROXY (for mqtts://
+	// and wss://), HTTP_PROXY (for mqtt:// and ws://), ALL_PROXY and
+	// NO_PROXY. It is called at every dial, so the environment is read
+	// again at each reconnect. At most one of Proxy and ProxyFunc may be
+	// set.
+	//
+	// The default ignores the environment, unlike net/http: those
+	// variables are usually set for a process's HTTP traffic, and
+	// routing broker connections through an HTTP proxy nobody chose for
+	// them (many allow CONNECT to port 443 only) would break working
+	// deployments and surprise; mosquitto_pub and the Paho clients ignore
+	// them too. Opting in is one line.
+	ProxyFunc func(broker *url.URL) (*url.URL, error)
+	// ProxyTLS configures TLS to an https:// proxy (the broker's TLS is
+	// TLS); nil means the system roots.
+	ProxyTLS *tls.Config
+	// WebSocketHeader is sent with the WebSocket handshake of ws:// and
+	// wss:// URLs: an Authorization header or a cookie that a gateway in
+	// front of the broker asks for, say. A "Host" entry replaces the Host
+	// header.
+	WebSocketHeader http.Header
+	// WebSocketSubprotocols are offered in the WebSocket handshake before
+	// "mqtt", which is always offered ([MQTT-6.0.0-3]); nil offers "mqtt"
+	// alone. The server must select one of them. Example: "mqttv3.1" for
+	// a broker of the MQTT 3.1 era.
+	WebSocketSubprotocols []string
 	// OnStateChange is called, in order and on a goroutine of the client's,
 	// at every change of connection state, with the server concerned. It
 	// must return promptly: the client closes only after it has returned.
@@ -281,6 +328,24 @@ func (p *ReconnectPolicy) delay(n int, r float64) time.Duration {
 	return time.Duration(d)
 }
 
+// transportOptions are the dial options of every server.
+func (c *Config) transportOptions() *transport.Options {
+	opts := &transport.Options{
+		TLSConfig:      c.TLS,
+		Dialer:         c.NetDial,
+		HTTPHeader:     c.WebSocketHeader,
+		Subprotocols:   c.WebSocketSubprotocols,
+		Proxy:          c.ProxyFunc,
+		ProxyTLSConfig: c.ProxyTLS,
+	}
+	if c.Proxy != "" {
+		if u, err := transport.ParseProxyURL(c.Proxy); err == nil { // check refused it otherwise
+			opts.Proxy = transport.ProxyURL(u)
+		}
+	}
+	return opts
+}
+
 // servers returns the broker URLs of c: URL, then Servers.
 func (c *Config) servers() []string {
 	var list []string
@@ -298,7 +363,23 @@ func (c *Config) check() error {
 		return &session.ConfigError{Field: "URL", Msg: "a broker URL, a Servers list or a Dial function is required"}
 	}
 	if c.Dial != nil {
+		switch {
+		case c.Proxy != "" || c.ProxyFunc != nil || c.ProxyTLS != nil:
+			return &session.ConfigError{Field: "Proxy", Msg: "has no effect when Dial is set: Dial opens the connection itself (use NetDial to keep the URLs)"}
+		case c.WebSocketHeader != nil:
+			return &session.ConfigError{Field: "WebSocketHeader", Msg: "has no effect when Dial is set: Dial opens the connection itself"}
+		case c.WebSocketSubprotocols != nil:
+			return &session.ConfigError{Field: "WebSocketSubprotocols", Msg: "has no effect when Dial is set: Dial opens the connection itself"}
+		}
 		return nil // the URLs only name the server in logs
+	}
+	if c.Proxy != "" {
+		if c.ProxyFunc != nil {
+			return &session.ConfigError{Field: "Proxy", Msg: "set Proxy or ProxyFunc, not both"}
+		}
+		if _, err := transport.ParseProxyURL(c.Proxy); err != nil {
+			return &session.ConfigError{Field: "Proxy", Msg: err.Error()}
+		}
 	}
 	for i, u := range list {
 		if err := transport.CheckURL(u); err != nil {

@@ -427,7 +427,7 @@ func (c *core) nextDial() func(context.Context) (net.Conn, error) {
 	if c.cfg.Dial != nil {
 		return c.cfg.Dial
 	}
-	url, opts := c.dialURL, &transport.Options{TLSConfig: c.cfg.TLS, Dialer: c.cfg.NetDial}
+	url, opts := c.dialURL, c.cfg.transportOptions()
 	return func(ctx context.Context) (net.Conn, error) { return transport.Dial(ctx, url, opts) }
 }
 
@@ -594,8 +594,8 @@ func retryable(err error) bool {
 	if errors.As(err, &re) {
 		return re.Retryable()
 	}
-	if errors.Is(err, ErrAuth) {
-		return false
+	if errors.Is(err, ErrAuth) || errors.Is(err, transport.ErrProxyAuth) {
+		return false // the same credentials would be refused again
 	}
 	var ue *transport.URLError
 	if errors.As(err, &ue) {

@@ -49,9 +49,9 @@
 //     doubling to 30 s, jittered, starting over only after a connection
 //     stayed up for 10 s. Errors a retry cannot fix end the client at once:
 //     an unusable URL (refused by New already), refused credentials or
-//     client identifier, an unsupported protocol version
-//     (ErrUnsupportedVersion), a ban, a certificate error, another client
-//     taking the session over.
+//     client identifier, refused proxy credentials (transport.ErrProxyAuth),
+//     an unsupported protocol version (ErrUnsupportedVersion), a ban, a
+//     certificate error, another client taking the session over.
 //   - A cluster is a list: Config.URL plus Config.Servers. A failed
 //     attempt moves to the next server at once; the delay applies between
 //     rounds of the list; the client stays on the server that works. MQTT
@@ -81,6 +81,23 @@
 //   - Connect with a deadline returns a *ConnectError carrying the last
 //     attempt's cause (refused dial, TLS error, CONNACK code). Disconnect
 //     never hangs, whatever its context.
+//
+// # Proxies and WebSocket options
+//
+// Config.Proxy sends every broker connection through an HTTP CONNECT
+// (http://, https://) or SOCKS5 (socks5://, socks5h://) proxy, credentials
+// in the URL; TLS and WebSocket run end to end inside the tunnel, and the
+// server list, failover and Server References work as without it.
+// Config.ProxyFunc chooses per broker; transport.ProxyFromEnvironment
+// there honours HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and NO_PROXY. The
+// environment is not read otherwise: broker traffic goes through a proxy
+// only when the configuration says so. A proxy's failure reaches Connect
+// and the logs as a *transport.ProxyError (errors.Is
+// transport.ErrProxyUnreachable, ErrProxyAuth or ErrProxyRefused).
+//
+// Config.WebSocketHeader is sent with the WebSocket handshake (an
+// Authorization header or a cookie for a gateway), and
+// Config.WebSocketSubprotocols are offered before "mqtt".
 //
 // # Reconnecting
 //

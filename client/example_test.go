@@ -4,21 +4,22 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"net/http"
 	"time"
 
 	"github.com/zmqtt/zmqtt-go/client"
 	"github.com/zmqtt/zmqtt-go/mqtttest"
 )
 
-// exampleBroker starts a private Mosquitto for the examples (package
-// mqtttest) and returns its URL (in your code: "mqtt://broker.example:1883"
-// or similar) and a function that stops it.
+// exampleBroker starts a private Mosquitto for the examples and returns
+// its URL (in your code: "mqtt://broker.example:1883" or similar) and a
+// function that stops it.
 func exampleBroker() (string, func()) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	b, err := mqtttest.Launch(ctx)
 	if err != nil {
-		log.Fatal(err) // says how to install mosquitto when it is missing
+		log.Fatal(err)
 	}
 	return b.URL(mqtttest.TCP), func() { b.Close() }
 }
@@ -175,4 +176,56 @@ func ExampleSubscription_All() {
 	// count/2 4
 	// count/3 9
 	// unsubscribed: [success]
+}
+
+// Reach the broker through an HTTP CONNECT proxy with credentials, over
+// WebSocket with an Authorization header for the gateway in front of the
+// broker. A socks5:// or socks5h:// URL names a SOCKS5 proxy instead; set
+// ProxyFunc to transport.ProxyFromEnvironment to take the proxy from
+// HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and NO_PROXY (not read by default).
+func Example_proxy() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// A private broker and proxy; in your code: "ws://broker.example/mqtt"
+	// and "http://user:pass@proxy.example:3128".
+	b, err := mqtttest.Launch(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer b.Close()
+	p, err := mqtttest.NewProxy(mqtttest.HTTPProxy, mqtttest.ProxyConfig{User: "alice", Password: "secret"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer p.Close()
+
+	c, err := client.New5(client.Config5{Config: client.Config{
+		URL:             b.URL(mqtttest.WebSocket),
+		ClientID:        "example-proxy",
+		Proxy:           "http://alice:secret@" + p.Addr(),
+		WebSocketHeader: http.Header{"Authorization": {"Bearer example-token"}},
+	}})
+	if err != nil {
+		log.Fatal(err) // a *client.ConfigError for a proxy URL that cannot be used
+	}
+	if err := c.Connect(ctx); err != nil {
+		log.Fatal(err) // errors.Is(err, transport.ErrProxyAuth) for refused proxy credentials
+	}
+	defer c.Disconnect(ctx, 0, nil)
+	sub, err := c.Subscribe(ctx, []string{"via/proxy"}, client.AtLeastOnce)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if _, err := c.Publish(ctx, "via/proxy", []byte("tunnelled"), client.AtLeastOnce); err != nil {
+		log.Fatal(err)
+	}
+	m, err := sub.Next(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%s = %s\n", m.Topic, m.Payload)
+	fmt.Println("tunnels through the proxy:", len(p.Tunnels()))
+	// Output:
+	// via/proxy = tunnelled
+	// tunnels through the proxy: 1
 }

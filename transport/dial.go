@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -26,14 +27,58 @@ type Options struct {
 	TLSConfig *tls.Config
 
 	// Dialer, when set, opens the underlying stream connection instead of
-	// a net.Dialer: for a proxy, a custom resolver or a socket the caller
-	// prepared. network is "tcp" or "unix"; addr is "host:port" or a path.
-	// TLS and WebSocket are layered on what it returns.
+	// a net.Dialer: for a proxy of another kind, a custom resolver or a
+	// socket the caller prepared. network is "tcp" or "unix"; addr is
+	// "host:port" or a path: the broker's, or the proxy's when Proxy chose
+	// one. TLS and WebSocket are layered on what it returns.
 	Dialer func(ctx context.Context, network, addr string) (net.Conn, error)
 
-	// HTTPHeader is added to the WebSocket handshake request (for example
-	// an Authorization header). Ignored by the other schemes.
+	// HTTPHeader is added to the WebSocket handshake request: an
+	// Authorization header or a cookie that an ingress or a gateway in
+	// front of the broker asks for, say. A "Host" entry replaces the Host
+	// header (taken from the URL otherwise). The headers of the WebSocket
+	// handshake itself (Connection, Upgrade, Sec-WebSocket-*) are set by
+	// Dial and cannot be replaced here; use Subprotocols for the
+	// subprotocol list. Ignored by the other schemes.
 	HTTPHeader http.Header
+
+	// Subprotocols are the WebSocket subprotocols offered, in order of
+	// preference. "mqtt" is always offered, at the end when the list does
+	// not name it, since an MQTT client must offer it ([MQTT-6.0.0-3]);
+	// nil offers "mqtt" alone. Listing another name (such as "mqttv3.1",
+	// which brokers of the MQTT 3.1 era asked for) lets a server that
+	// selects it be used. The server must select one of the offered names:
+	// otherwise Dial fails with ErrWebSocketSubprotocol. Ignored by the
+	// other schemes.
+	Subprotocols []string
+
+	// Proxy, when set, chooses the proxy for each dial: it is given the
+	// broker's URL (without user information) and returns the proxy's URL
+	// (see ParseProxyURL for the schemes: http:// and https:// for HTTP
+	// CONNECT, socks5:// and socks5h:// for SOCKS5), or nil to dial
+	// directly. Use ProxyURL for a fixed proxy, ProxyFromEnvironment to
+	// honour HTTP_PROXY, HTTPS_PROXY, ALL_PROXY and NO_PROXY.
+	//
+	// nil (the default) dials directly and does not read the environment:
+	// broker traffic goes through a proxy only when asked to (the
+	// environment variables are usually set for a process's HTTP traffic,
+	// and MQTT tools such as mosquitto_pub ignore them).
+	//
+	// The proxy carries every scheme but unix://, always as a tunnel to
+	// the broker's host and port: TLS (mqtts://, wss://) runs end to end
+	// inside it, verified against the broker's name (SNI included), and a
+	// WebSocket handshake runs inside it as well. Dialer, when set, is used
+	// to reach the proxy. A failure of the proxy is a *ConnError with Op
+	// "proxy" whose cause is a *ProxyError (ErrProxyUnreachable,
+	// ErrProxyAuth, ErrProxyRefused); a proxy URL that cannot be used is a
+	// *URLError.
+	Proxy func(broker *url.URL) (*url.URL, error)
+
+	// ProxyTLSConfig is used for the TLS connection to an https:// proxy
+	// (not for the broker, whose TLS is TLSConfig's). It is cloned, and its
+	// ServerName is set from the proxy's host when empty. nil means the
+	// system roots.
+	ProxyTLSConfig *tls.Config
 }
 
 // closeTimeout bounds the polite part of Close (a TLS close_notify, a
@@ -49,18 +94,23 @@ const closeTimeout = time.Second
 //	wss://host[:port][/path]                      WebSocket over TLS, default port 443
 //	unix:///path/to/socket, unix://relative/path  Unix domain socket
 //
-// WebSocket connections ask for the subprotocol "mqtt" and send each Write
-// as one binary message; reads see a plain byte stream whatever the peer's
-// frame boundaries are. The URL path is kept as given ("/" when empty).
+// WebSocket connections offer the subprotocol "mqtt" (and
+// Options.Subprotocols), send Options.HTTPHeader with the handshake, and
+// send each Write as one binary message; reads see a plain byte stream
+// whatever the peer's frame boundaries are. The URL path is kept as given
+// ("/" when empty).
+//
+// With Options.Proxy, every scheme but unix:// runs through an HTTP
+// CONNECT or SOCKS5 tunnel to the broker's host and port.
 //
 // ctx bounds the dial and every handshake; once Dial returns, the conn no
 // longer depends on ctx.
 //
-// Errors: a *URLError for a URL that cannot be used (wrapping
-// ErrUnsupportedScheme for an unknown scheme); otherwise a *ConnError (which
-// matches ErrConnectionLost) whose Op says which step failed ("dial", "tls
-// handshake", "websocket handshake") and whose cause is the error of that
-// step: a certificate problem is reachable with errors.As as
+// Errors: a *URLError for a URL that cannot be used, the broker's or the
+// proxy's (wrapping ErrUnsupportedScheme for an unknown scheme); otherwise
+// a *ConnError (which matches ErrConnectionLost) whose Op says which step
+// failed ("dial", "proxy", "tls handshake", "websocket handshake") and
+// whose cause is the error of that step: a *ProxyError for "proxy"; a certificate problem is reachable with errors.As as
 // x509.HostnameError, x509.UnknownAuthorityError or
 // x509.CertificateInvalidError, and a dial cut short by ctx unwraps to
 // ctx.Err().
@@ -74,22 +124,36 @@ func Dial(ctx context.Context, rawURL string, opts *Options) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	d, err := newStreamDialer(opts, ep)
+	if err != nil {
+		return nil, err
+	}
 	switch ep.kind {
 	case kindTCP, kindUnix:
 		network := "tcp"
 		if ep.kind == kindUnix {
 			network = "unix"
 		}
-		c, err := dialStream(ctx, opts, network, ep.addr)
+		c, err := d.dial(ctx, network, ep.addr)
 		if err != nil {
-			return nil, &ConnError{Op: "dial", Addr: ep.redacted, Err: ctxCause(ctx, err)}
+			return nil, dialError(ctx, ep.redacted, err)
 		}
 		return &conn{Conn: c, addr: ep.redacted}, nil
 	case kindTLS:
-		return dialTLS(ctx, opts, ep.addr, ep.u.Hostname(), ep.redacted)
+		return dialTLS(ctx, d, ep.addr, ep.u.Hostname(), ep.redacted)
 	default:
-		return dialWebSocket(ctx, opts, ep.u, ep.addr, ep.redacted)
+		return dialWebSocket(ctx, d, ep.u, ep.addr, ep.redacted)
 	}
+}
+
+// dialError is the *ConnError of a stream that could not be opened: Op
+// "proxy" with the *ProxyError when the proxy failed, "dial" otherwise.
+func dialError(ctx context.Context, addr string, err error) *ConnError {
+	var pe *ProxyError
+	if errors.As(err, &pe) {
+		return &ConnError{Op: "proxy", Addr: addr, Err: ctxCause(ctx, pe)}
+	}
+	return &ConnError{Op: "dial", Addr: addr, Err: ctxCause(ctx, err)}
 }
 
 // CheckURL reports whether Dial could use rawURL, without dialing: the
@@ -189,23 +253,16 @@ func hostPort(u *url.URL, defPort string) (string, error) {
 	return net.JoinHostPort(host, port), nil
 }
 
-func dialStream(ctx context.Context, opts *Options, network, addr string) (net.Conn, error) {
-	if opts.Dialer != nil {
-		c, err := opts.Dialer(ctx, network, addr)
-		if err == nil && c == nil {
-			err = errors.New("custom dialer returned no connection")
-		}
-		return c, err
-	}
-	var d net.Dialer
-	return d.DialContext(ctx, network, addr)
-}
-
 // ctxCause prefers the context's error when the context ended the dial, so
 // errors.Is(err, context.DeadlineExceeded) holds whatever the dialer said.
+// A socket deadline set from the context's can fire a moment before the
+// context's own timer: such a timeout counts as the context's too.
 func ctxCause(ctx context.Context, err error) error {
 	if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
 		return errors.Join(ctxErr, err)
+	}
+	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) && errors.Is(err, os.ErrDeadlineExceeded) && !errors.Is(err, context.DeadlineExceeded) {
+		return errors.Join(context.DeadlineExceeded, err)
 	}
 	return err
 }
@@ -223,12 +280,12 @@ func tlsConfig(opts *Options, host string) *tls.Config {
 	return cfg
 }
 
-func dialTLS(ctx context.Context, opts *Options, hp, host, addr string) (net.Conn, error) {
-	raw, err := dialStream(ctx, opts, "tcp", hp)
+func dialTLS(ctx context.Context, d *streamDialer, hp, host, addr string) (net.Conn, error) {
+	raw, err := d.dial(ctx, "tcp", hp)
 	if err != nil {
-		return nil, &ConnError{Op: "dial", Addr: addr, Err: ctxCause(ctx, err)}
+		return nil, dialError(ctx, addr, err)
 	}
-	tc := tls.Client(raw, tlsConfig(opts, host))
+	tc := tls.Client(raw, tlsConfig(d.opts, host))
 	if err := tc.HandshakeContext(ctx); err != nil {
 		raw.Close()
 		return nil, &ConnError{Op: "tls handshake", Addr: addr, Err: ctxCause(ctx, err)}
@@ -236,24 +293,39 @@ func dialTLS(ctx context.Context, opts *Options, hp, host, addr string) (net.Con
 	return &conn{Conn: tc, addr: addr, raw: raw}, nil
 }
 
-func dialWebSocket(ctx context.Context, opts *Options, u *url.URL, hp, addr string) (net.Conn, error) {
-	// The HTTP transport dials through our dialer, so the raw socket is
-	// known: Close can cut it when the close handshake does not finish.
+// mqttSubprotocol is the WebSocket subprotocol of MQTT ([MQTT-6.0.0-3]).
+const mqttSubprotocol = "mqtt"
+
+// subprotocols is the list a WebSocket dial offers: the caller's, with
+// "mqtt" at the end when it is missing.
+func subprotocols(opts *Options) []string {
+	for _, p := range opts.Subprotocols {
+		if p == mqttSubprotocol {
+			return opts.Subprotocols
+		}
+	}
+	n := len(opts.Subprotocols)
+	return append(opts.Subprotocols[:n:n], mqttSubprotocol)
+}
+
+func dialWebSocket(ctx context.Context, d *streamDialer, u *url.URL, hp, addr string) (net.Conn, error) {
+	// The HTTP transport dials through our dialer (and so through the
+	// proxy, as a tunnel), so the raw socket is known: Close can cut it
+	// when the close handshake does not finish.
 	var (
-		mu  sync.Mutex
-		raw net.Conn
+		mu      sync.Mutex
+		raw     net.Conn
+		dialErr error
 	)
 	tr := &http.Transport{
 		DialContext: func(ctx context.Context, network, a string) (net.Conn, error) {
-			c, err := dialStream(ctx, opts, "tcp", hp)
-			if err == nil {
-				mu.Lock()
-				raw = c
-				mu.Unlock()
-			}
+			c, err := d.dial(ctx, "tcp", hp)
+			mu.Lock()
+			raw, dialErr = c, err
+			mu.Unlock()
 			return c, err
 		},
-		TLSClientConfig:   tlsConfig(opts, u.Hostname()),
+		TLSClientConfig:   tlsConfig(d.opts, u.Hostname()),
 		ForceAttemptHTTP2: false,
 		DisableKeepAlives: true,
 	}
@@ -270,22 +342,28 @@ func dialWebSocket(ctx context.Context, opts *Options, u *url.URL, hp, addr stri
 	}
 	ws, resp, err := websocket.Dial(ctx, wsURL.String(), &websocket.DialOptions{
 		HTTPClient:   &http.Client{Transport: tr},
-		HTTPHeader:   opts.HTTPHeader,
-		Subprotocols: []string{"mqtt"},
+		HTTPHeader:   d.opts.HTTPHeader,
+		Host:         d.opts.HTTPHeader.Get("Host"),
+		Subprotocols: subprotocols(d.opts),
 	})
 	if resp != nil && resp.Body != nil {
 		resp.Body.Close()
 	}
 	if err != nil {
-		op := "websocket handshake"
 		mu.Lock()
-		if raw == nil {
-			op = "dial"
-		}
+		r, derr := raw, dialErr
 		mu.Unlock()
-		return nil, &ConnError{Op: op, Addr: addr, Err: ctxCause(ctx, unwrapURLErr(err))}
+		switch {
+		case derr != nil:
+			return nil, dialError(ctx, addr, derr)
+		case r == nil:
+			return nil, &ConnError{Op: "dial", Addr: addr, Err: ctxCause(ctx, unwrapURLErr(err))}
+		}
+		return nil, &ConnError{Op: "websocket handshake", Addr: addr, Err: ctxCause(ctx, unwrapURLErr(err))}
 	}
-	if ws.Subprotocol() != "mqtt" {
+	// The library refuses a subprotocol we did not offer; none at all is
+	// ours to refuse.
+	if ws.Subprotocol() == "" {
 		ws.CloseNow()
 		return nil, &ConnError{Op: "websocket handshake", Addr: addr, Err: ErrWebSocketSubprotocol}
 	}

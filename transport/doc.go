@@ -20,6 +20,24 @@
 // WebSocket uses github.com/coder/websocket with the subprotocol "mqtt" and
 // binary messages; MQTT packets may span messages and a message may hold
 // several packets, as the MQTT 5.0 specification (section 6) allows.
+// Options.HTTPHeader adds headers to the handshake (an Authorization header
+// or a cookie for a gateway in front of the broker) and
+// Options.Subprotocols offers more subprotocols before "mqtt".
+//
+// # Proxies
+//
+// Options.Proxy sends a dial through an HTTP CONNECT proxy (http://, or
+// https:// for TLS to the proxy) or a SOCKS5 proxy (socks5://, socks5h://,
+// through golang.org/x/net/proxy), with the credentials of the proxy URL.
+// Every scheme but unix:// goes through it as a tunnel to the broker's host
+// and port; TLS and the WebSocket handshake run inside the tunnel, so the
+// broker's certificate is verified against the broker's name. ProxyURL
+// names one proxy; ProxyFromEnvironment reads HTTPS_PROXY (for the TLS
+// schemes), HTTP_PROXY (for the others), ALL_PROXY and NO_PROXY. Without
+// Options.Proxy nothing is read from the environment. A proxy's failure is
+// a *ConnError with Op "proxy" around a *ProxyError that says whether the
+// proxy was unreachable (ErrProxyUnreachable), refused the credentials
+// (ErrProxyAuth) or refused the tunnel (ErrProxyRefused).
 //
 // The package starts goroutines only inside the WebSocket library, and none
 // of them outlives Close.
