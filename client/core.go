@@ -109,6 +109,8 @@ type result struct {
 	codes []codec.ReasonCode
 	props codec.Properties
 	rtt   time.Duration
+	// filters are those an UNSUBSCRIBE carried
+	filters []string
 }
 
 type dialResult struct {
@@ -737,6 +739,9 @@ func (c *core) drain() {
 				if len(ev.Codes) > 0 {
 					r.codes = append([]codec.ReasonCode(nil), ev.Codes...)
 				}
+				if len(ev.Filters) > 0 {
+					r.filters = append([]string(nil), ev.Filters...)
+				}
 				if ev.Props != nil {
 					r.props = ev.Props.Clone()
 				}
@@ -749,7 +754,7 @@ func (c *core) drain() {
 			}
 		case session.EventRestoreFailed:
 			if sub := c.subs[ev.Handle]; sub != nil {
-				c.log.Warn("subscription lost on reconnect", "filters", sub.filters, "err", ev.Err)
+				c.log.Warn("subscription lost on reconnect", "filters", sub.Filters(), "err", ev.Err)
 				c.settle(sub.end(ev.Err))
 				delete(c.subs, ev.Handle)
 			}

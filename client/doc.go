@@ -41,6 +41,32 @@
 // Message.Ack; until then the broker keeps it, and a QoS 2 message is never
 // delivered twice.
 //
+// # Filters, handlers and fan-in
+//
+// SubscribeFilters sends one SUBSCRIBE in which each Filter has its own
+// QoS; Client5.SubscribeFilters5 takes Filter5 values, with No Local,
+// Retain As Published and Retain Handling per filter.
+// Subscription.Unsubscribe removes some filters of a subscription and keeps
+// the others (Unsubscribe5 adds User Properties on 5.0). A Router gives each filter a
+// Handler and dispatches a subscription's messages by the client's own
+// routing rules, on a fixed number of goroutines; with ManualAck a message
+// is acknowledged when its handler has returned. Merge reads several
+// subscriptions, of one client or several, in one loop, without starting
+// a goroutine.
+//
+//	var r client.Router
+//	r.Handle("sensors/+/temperature", onTemperature)
+//	r.Handle("sensors/#", onOther)
+//	sub, err := c.Subscribe(ctx, r.Filters(), client.AtLeastOnce, client.ManualAck())
+//	err = r.Serve(ctx, sub) // until ctx ends
+//
+// # One interface for both versions
+//
+// Conn is what *Client and *Client5 share: Connect, Send, SubscribeFilters,
+// Close, State, Done, Err. Code written against it runs on either version;
+// a mock of it returns Subscriptions filled by a Feed, so that such code is
+// tested without a broker (see the Conn example).
+//
 // # Running in production
 //
 // The defaults are chosen for a service that runs for months:

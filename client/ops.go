@@ -221,15 +221,29 @@ func (c *core) publish(ctx context.Context, topic string, payload []byte, op *pu
 // filter is refused the whole subscription is undone (seed rule 39) and the
 // error names the first refused filter.
 func (c *core) subscribe(ctx context.Context, filters []string, r *subReq) (*Subscription, error) {
-	if len(filters) == 0 {
-		return nil, &ProtocolError{Reason: codec.ReasonProtocolError, Rule: "MQTT-3.8.3-2", Msg: "subscribe needs at least one topic filter"}
-	}
 	subs := make([]codec.Subscription, len(filters))
 	for i, f := range filters {
-		if err := codec.ValidateTopicFilter(f); err != nil {
+		subs[i] = codec.Subscription{Filter: f, QoS: r.qos, NoLocal: r.noLocal, RetainAsPublished: r.rap, RetainHandling: r.rh}
+	}
+	return c.subscribeEach(ctx, subs, r)
+}
+
+// subscribeEach is subscribe with the options of each filter in subs; the
+// subscription-wide options come from r.
+func (c *core) subscribeEach(ctx context.Context, subs []codec.Subscription, r *subReq) (*Subscription, error) {
+	if len(subs) == 0 {
+		rule := "MQTT-3.8.3-2"
+		if c.v == codec.V311 {
+			rule = "MQTT-3.8.3-3"
+		}
+		return nil, &ProtocolError{Reason: codec.ReasonProtocolError, Rule: rule, Msg: "subscribe needs at least one topic filter"}
+	}
+	filters := make([]string, len(subs))
+	for i, s := range subs {
+		if err := codec.ValidateTopicFilter(s.Filter); err != nil {
 			return nil, err
 		}
-		subs[i] = codec.Subscription{Filter: f, QoS: r.qos, NoLocal: r.noLocal, RetainAsPublished: r.rap, RetainHandling: r.rh}
+		filters[i] = s.Filter
 	}
 	w := make(chan result, 1)
 	var sub *Subscription
@@ -237,7 +251,7 @@ func (c *core) subscribe(ctx context.Context, filters []string, r *subReq) (*Sub
 	if err := c.run(ctx, func() {
 		c.nextHandle++
 		h := c.nextHandle
-		sub = newSubscription(c, h, append([]string(nil), filters...), r)
+		sub = newSubscription(c, h, filters, r)
 		sub.pending = true
 		c.subs[h] = sub
 		tok, err := c.s.Subscribe(time.Now(), h, subs, session.SubscribeOptions{ID: r.id, User: r.user})
@@ -257,16 +271,30 @@ func (c *core) subscribe(ctx context.Context, filters []string, r *subReq) (*Sub
 	if err != nil {
 		// Refused, or the caller gave up: take the subscription back.
 		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		c.unsubscribe(cctx, sub)
+		c.unsubscribe(cctx, sub, nil, nil)
 		cancel()
 		return nil, err
 	}
-	sub.codes = res.codes
+	sub.setGranted(res.codes)
 	return sub, nil
 }
 
-// unsubscribe removes a subscription and waits for the UNSUBACK.
-func (c *core) unsubscribe(ctx context.Context, sub *Subscription) (UnsubscribeResult, error) {
+// unsubscribe removes filters (nil: every filter, which closes the
+// subscription) from sub, sends an UNSUBSCRIBE with user for those no other
+// subscription uses, and waits for the UNSUBACK. Closing a subscription
+// that is already closed returns at once.
+func (c *core) unsubscribe(ctx context.Context, sub *Subscription, filters []string, user []codec.UserProperty) (UnsubscribeResult, error) {
+	if len(user) > 0 && c.v == codec.V311 {
+		return UnsubscribeResult{}, &UnsupportedError{Feature: "user properties", Detail: "they need MQTT 5.0"}
+	}
+	if filters != nil {
+		// Refused by the codec (a bad user property) before the
+		// subscription changes.
+		probe := codec.Unsubscribe{PacketID: 1, Filters: filters, Props: codec.Properties{User: user}}
+		if _, err := probe.Append(nil, c.v); err != nil {
+			return UnsubscribeResult{}, err
+		}
+	}
 	w := make(chan result, 1)
 	var uerr error
 	already := false
@@ -275,10 +303,18 @@ func (c *core) unsubscribe(ctx context.Context, sub *Subscription) (UnsubscribeR
 			already = true
 			return
 		}
-		delete(c.subs, sub.handle)
-		c.unrouteHeld(sub)
-		c.settle(sub.end(ErrSubscriptionClosed))
-		tok, err := c.s.Unsubscribe(time.Now(), sub.handle, sub.filters, nil)
+		if filters == nil {
+			filters = sub.Filters()
+		} else if filters = sub.holding(filters); len(filters) == 0 {
+			already = true // a concurrent Unsubscribe took them
+			return
+		}
+		if sub.removeFilters(filters) == 0 {
+			delete(c.subs, sub.handle)
+			c.unrouteHeld(sub)
+			c.settle(sub.end(ErrSubscriptionClosed))
+		}
+		tok, err := c.s.Unsubscribe(time.Now(), sub.handle, filters, user)
 		if err != nil {
 			uerr = err
 			return
@@ -287,11 +323,17 @@ func (c *core) unsubscribe(ctx context.Context, sub *Subscription) (UnsubscribeR
 	}); err != nil {
 		return UnsubscribeResult{}, err
 	}
-	if already || uerr != nil {
-		return UnsubscribeResult{Filters: sub.Filters()}, uerr
+	if already {
+		if err := sub.ended(); filters != nil && err != nil {
+			return UnsubscribeResult{}, err
+		}
+		return UnsubscribeResult{Filters: filters}, nil
+	}
+	if uerr != nil {
+		return UnsubscribeResult{Filters: filters}, uerr
 	}
 	res, err := c.await(ctx, w, nil)
-	return UnsubscribeResult{Filters: sub.Filters(), Codes: res.codes, Props: res.props}, err
+	return UnsubscribeResult{Filters: filters, Sent: res.filters, Codes: res.codes, Props: res.props}, err
 }
 
 // ping sends a PINGREQ and returns the round-trip time.

@@ -20,7 +20,7 @@ func (q QoS) String() string { return codec.QoS(q).String() }
 
 func (q QoS) applyPub(r *pubReq)  { r.p.QoS = codec.QoS(q) }
 func (q QoS) applyPub5(r *pubReq) { q.applyPub(r) }
-func (q QoS) applySub(r *subReq)  { r.qos = codec.QoS(q) }
+func (q QoS) applySub(r *subReq)  { r.qos, r.perFilter = codec.QoS(q), "QoS" }
 func (q QoS) applySub5(r *subReq) { q.applySub(r) }
 
 // PublishOption configures a Publish on either protocol version: a QoS,
@@ -43,15 +43,18 @@ type pubReq struct {
 }
 
 type subReq struct {
-	qos     codec.QoS
-	manual  bool
-	queue   int
-	drop    bool
-	noLocal bool
-	rap     bool
-	rh      codec.RetainHandling
-	id      uint32
-	user    []codec.UserProperty
+	// perFilter names the last option given that SubscribeFilters takes
+	// from each Filter instead.
+	perFilter string
+	qos       codec.QoS
+	manual    bool
+	queue     int
+	drop      bool
+	noLocal   bool
+	rap       bool
+	rh        codec.RetainHandling
+	id        uint32
+	user      []codec.UserProperty
 }
 
 type retainOpt struct{}
@@ -172,14 +175,18 @@ func DropWhenFull() BothVersions { return subFunc(func(r *subReq) { r.drop = tru
 
 // NoLocal asks the server not to send back this client's own messages
 // (MQTT 5.0).
-func NoLocal() SubscribeOption5 { return subFunc5(func(r *subReq) { r.noLocal = true }) }
+func NoLocal() SubscribeOption5 {
+	return subFunc5(func(r *subReq) { r.noLocal, r.perFilter = true, "NoLocal" })
+}
 
 // RetainAsPublished keeps the RETAIN flag of forwarded messages (MQTT 5.0).
-func RetainAsPublished() SubscribeOption5 { return subFunc5(func(r *subReq) { r.rap = true }) }
+func RetainAsPublished() SubscribeOption5 {
+	return subFunc5(func(r *subReq) { r.rap, r.perFilter = true, "RetainAsPublished" })
+}
 
 // RetainHandling chooses when retained messages are sent (MQTT 5.0).
 func RetainHandling(h codec.RetainHandling) SubscribeOption5 {
-	return subFunc5(func(r *subReq) { r.rh = h })
+	return subFunc5(func(r *subReq) { r.rh, r.perFilter = h, "RetainHandling" })
 }
 
 // SubscriptionID sets the Subscription Identifier (1..268,435,455, MQTT

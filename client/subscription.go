@@ -3,6 +3,8 @@ package client
 import (
 	"context"
 	"iter"
+	"slices"
+	"strconv"
 	"sync"
 	"unsafe"
 
@@ -22,8 +24,9 @@ type Message struct {
 	// including every Subscription Identifier the server sent.
 	Properties codec.Properties
 
-	c   *core
-	key ackKey
+	c    *core
+	feed *Feed // a message pushed through a Feed: Ack reports to it
+	key  ackKey
 }
 
 type ackKey struct {
@@ -37,6 +40,10 @@ type ackKey struct {
 // idempotent, and does nothing for QoS 0 or automatic acknowledgement. It
 // returns ErrClosed when the client is closed.
 func (m Message) Ack(ctx context.Context) error {
+	if m.feed != nil {
+		m.feed.ack(m)
+		return nil
+	}
 	if m.c == nil || m.key.id == 0 {
 		return nil
 	}
@@ -94,27 +101,29 @@ func copyMessage(sm *session.Message) Message {
 // client subscribes again when the broker lost the session. It is safe for
 // concurrent use.
 type Subscription struct {
-	c       *core
-	handle  session.Handle
-	filters []string
-	manual  bool
-	drop    bool // DropWhenFull: drop QoS 0 rather than hold the connection back
-	max     int
-	codes   []codec.ReasonCode
+	c      *core // nil for a Feed's subscription
+	feed   *Feed // the Feed that fills it, if any
+	handle session.Handle
+	manual bool
+	drop   bool // DropWhenFull: drop QoS 0 rather than hold the connection back
+	max    int
 	// loop: until the SUBACK, messages routed here wait in held,
 	// unacknowledged: a refused subscription hands them to OnUnrouted.
 	pending bool
 	held    []Message
 
 	mu       sync.Mutex
-	queue    []Message // ring
+	filters  []string           // what the subscription still holds (Unsubscribe removes)
+	codes    []codec.ReasonCode // the SUBACK's code of each of filters
+	queue    []Message          // ring
 	head, n  int
 	overflow []Message // QoS 1/2 messages waiting for room; not acknowledged
 	dropped  uint64
-	full     bool          // the queue filled up and the loop stopped reading
-	err      error         // set when the subscription ends
-	notify   chan struct{} // a message was queued (never closed)
-	done     chan struct{} // closed when the subscription ends
+	full     bool            // the queue filled up and the loop stopped reading
+	err      error           // set when the subscription ends
+	notify   chan struct{}   // a message was queued (never closed)
+	done     chan struct{}   // closed when the subscription ends
+	watchers []chan struct{} // Merge calls waiting on this subscription among others
 }
 
 func newSubscription(c *core, h session.Handle, filters []string, r *subReq) *Subscription {
@@ -126,12 +135,60 @@ func newSubscription(c *core, h session.Handle, filters []string, r *subReq) *Su
 		queue: make([]Message, min(max, 64)), notify: make(chan struct{}, 1), done: make(chan struct{})}
 }
 
-// Filters returns the subscription's topic filters.
-func (s *Subscription) Filters() []string { return append([]string(nil), s.filters...) }
+// Filters returns the topic filters the subscription holds: those of its
+// SUBSCRIBE, less those removed by Unsubscribe.
+func (s *Subscription) Filters() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.filters...)
+}
 
-// Granted returns the SUBACK's reason codes: the granted QoS of each filter.
+// Granted returns the SUBACK's reason codes: the granted QoS of each filter
+// Filters returns, in the same order. A Feed's subscription has none.
 func (s *Subscription) Granted() []codec.ReasonCode {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	return append([]codec.ReasonCode(nil), s.codes...)
+}
+
+// setGranted records the SUBACK's codes.
+func (s *Subscription) setGranted(codes []codec.ReasonCode) {
+	s.mu.Lock()
+	s.codes = codes
+	s.mu.Unlock()
+}
+
+// holding returns those of filters the subscription still holds.
+func (s *Subscription) holding(filters []string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, f := range filters {
+		if slices.Contains(s.filters, f) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// removeFilters takes filters out of the subscription, with their granted
+// codes, and returns how many it still holds.
+func (s *Subscription) removeFilters(filters []string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, f := range filters {
+		for i := 0; i < len(s.filters); i++ {
+			if s.filters[i] != f {
+				continue
+			}
+			s.filters = slices.Delete(s.filters, i, i+1)
+			if i < len(s.codes) {
+				s.codes = slices.Delete(s.codes, i, i+1)
+			}
+			i--
+		}
+	}
+	return len(s.filters)
 }
 
 // Dropped returns how many QoS 0 messages were dropped because the queue
@@ -142,11 +199,35 @@ func (s *Subscription) Dropped() uint64 {
 	return s.dropped
 }
 
+// wake tells a waiting Next, and every Merge over the subscription, that a
+// message was queued or the subscription ended; s.mu is held.
 func (s *Subscription) wake() {
 	select {
 	case s.notify <- struct{}{}:
 	default:
 	}
+	for _, w := range s.watchers {
+		select {
+		case w <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// watch adds w (capacity 1) to the channels wake signals; unwatch takes it
+// out again.
+func (s *Subscription) watch(w chan struct{}) {
+	s.mu.Lock()
+	s.watchers = append(s.watchers, w)
+	s.mu.Unlock()
+}
+
+func (s *Subscription) unwatch(w chan struct{}) {
+	s.mu.Lock()
+	if i := slices.Index(s.watchers, w); i >= 0 {
+		s.watchers = slices.Delete(s.watchers, i, i+1)
+	}
+	s.mu.Unlock()
 }
 
 // push queues a message; called by the client's loop. It reports whether the
@@ -157,6 +238,11 @@ func (s *Subscription) wake() {
 func (s *Subscription) push(m Message) (queued, full bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.pushLocked(m)
+}
+
+// pushLocked is push with s.mu held.
+func (s *Subscription) pushLocked(m Message) (queued, full bool) {
 	if s.err != nil {
 		return true, false // closed: acknowledge and forget
 	}
@@ -224,39 +310,10 @@ func (s *Subscription) append(m Message) {
 // error when the client gave up.
 func (s *Subscription) Next(ctx context.Context) (Message, error) {
 	for {
-		s.mu.Lock()
-		if s.n > 0 {
-			m := s.queue[s.head]
-			s.queue[s.head] = Message{}
-			s.head = (s.head + 1) % len(s.queue)
-			s.n--
-			var acks []ackKey
-			for len(s.overflow) > 0 && s.n < s.max {
-				o := s.overflow[0]
-				s.overflow = s.overflow[1:]
-				s.append(o)
-				if !s.manual {
-					acks = append(acks, o.key)
-				}
-			}
-			if s.n > 0 {
-				s.wake()
-			}
-			room := s.full && s.n < s.max
-			if room {
-				s.full = false
-			}
-			s.mu.Unlock()
-			if room {
-				s.c.roomMade()
-			}
-			for _, k := range acks {
-				s.c.postAck(k)
-			}
+		m, ok, err := s.take()
+		if ok {
 			return m, nil
 		}
-		err := s.err
-		s.mu.Unlock()
 		if err != nil {
 			return Message{}, err
 		}
@@ -267,6 +324,55 @@ func (s *Subscription) Next(ctx context.Context) (Message, error) {
 			return Message{}, ctx.Err()
 		}
 	}
+}
+
+// take removes the next queued message without waiting: ok is true when
+// there was one. Otherwise err is why the subscription ended, or nil when
+// it is live and empty. Taking a message makes room: QoS 1/2 messages that
+// waited aside move into the queue (acknowledged now, unless ManualAck),
+// and a loop that stopped reading for this queue is told.
+func (s *Subscription) take() (m Message, ok bool, err error) {
+	s.mu.Lock()
+	if s.n == 0 {
+		err = s.err
+		s.mu.Unlock()
+		return Message{}, false, err
+	}
+	m = s.queue[s.head]
+	s.queue[s.head] = Message{}
+	s.head = (s.head + 1) % len(s.queue)
+	s.n--
+	var acks []Message
+	for len(s.overflow) > 0 && s.n < s.max {
+		o := s.overflow[0]
+		s.overflow = s.overflow[1:]
+		s.append(o)
+		if !s.manual {
+			acks = append(acks, o)
+		}
+	}
+	if s.n > 0 {
+		s.wake()
+	}
+	room := s.full && s.n < s.max
+	if room {
+		s.full = false
+	}
+	s.mu.Unlock()
+	if f := s.feed; f != nil {
+		f.took()
+		for _, o := range acks {
+			f.ack(o)
+		}
+		return m, true, nil
+	}
+	if room {
+		s.c.roomMade()
+	}
+	for _, o := range acks {
+		s.c.postAck(o.key)
+	}
+	return m, true, nil
 }
 
 // All returns an iterator over the subscription's messages: for m, err :=
@@ -291,29 +397,46 @@ func (s *Subscription) All(ctx context.Context) iter.Seq2[Message, error] {
 // queued can be read first. It returns the keys of messages that waited
 // unacknowledged, so the loop can settle them.
 func (s *Subscription) end(err error) []ackKey {
+	var keys []ackKey
+	for _, o := range s.endAside(err) {
+		keys = append(keys, o.key)
+	}
+	return keys
+}
+
+// endAside is end returning the messages that waited aside, unacknowledged;
+// none when the subscription had ended already.
+func (s *Subscription) endAside(err error) []Message {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.err != nil {
 		return nil
 	}
 	s.err = err
-	var keys []ackKey
-	for _, o := range s.overflow {
-		keys = append(keys, o.key)
-	}
+	aside := s.overflow
 	s.overflow = nil
 	close(s.done)
+	s.wake()
 	if s.full {
 		s.full = false
-		s.c.roomMade()
+		if s.c != nil {
+			s.c.roomMade()
+		}
 	}
-	return keys
+	return aside
 }
 
 // UnsubscribeResult is what the UNSUBACK said.
 type UnsubscribeResult struct {
+	// Filters are the filters the call removed from the subscription.
 	Filters []string
-	// Codes holds one reason code per filter on MQTT 5.0; empty on 3.1.1.
+	// Sent are the filters the UNSUBSCRIBE carried: Filters less those
+	// another Subscription of this client still holds (the broker keeps one
+	// subscription per filter for the whole session [MQTT-3.8.4-3], so it
+	// must keep those). Empty when no packet was needed.
+	Sent []string
+	// Codes holds one reason code per entry of Sent on MQTT 5.0; empty on
+	// 3.1.1, whose UNSUBACK has none.
 	Codes []codec.ReasonCode
 	Props codec.Properties
 }
@@ -321,7 +444,70 @@ type UnsubscribeResult struct {
 // Close unsubscribes (an UNSUBSCRIBE for the filters no other subscription
 // of this client uses) and waits for the UNSUBACK until ctx is done. Queued
 // messages can still be read with Next; then it returns
-// ErrSubscriptionClosed. Closing twice returns the first result.
+// ErrSubscriptionClosed. Closing again returns an empty result and nil.
 func (s *Subscription) Close(ctx context.Context) (UnsubscribeResult, error) {
-	return s.c.unsubscribe(ctx, s)
+	if s.feed != nil {
+		return s.feed.close(nil), nil
+	}
+	return s.c.unsubscribe(ctx, s, nil, nil)
+}
+
+// Unsubscribe removes some of the subscription's filters with one
+// UNSUBSCRIBE and waits for the UNSUBACK until ctx is done; the other
+// filters stay active. Messages already queued, those of the removed
+// filters included, can still be read and are acknowledged as before;
+// messages the broker sends for a removed filter after this call go to
+// another matching Subscription or, with none, to Config.OnUnrouted.
+// Removing every filter closes the subscription, as Close does. Filters
+// another Subscription of this client still holds leave this one but are
+// not sent (see UnsubscribeResult.Sent). Errors: a *ProtocolError for no
+// filter [MQTT-3.10.3-2], an *ArgumentError (ErrInvalidArgument) for a
+// filter the subscription does not hold, ErrSubscriptionClosed after Close,
+// a *ReasonError naming the first filter the broker refused (0x80 or above;
+// the filter has left the subscription all the same), ErrClosed, ctx's
+// error (the UNSUBSCRIBE then still completes in the background).
+func (s *Subscription) Unsubscribe(ctx context.Context, filters ...string) (UnsubscribeResult, error) {
+	return s.unsubscribe(ctx, filters, nil)
+}
+
+// Unsubscribe5 is Unsubscribe with MQTT 5.0 User Properties on the
+// UNSUBSCRIBE; passing every filter of Filters closes the subscription with
+// them. On a subscription of a 3.1.1 client, user properties give an
+// *UnsupportedError (ErrUnsupported) and nothing is changed. Other errors as
+// Unsubscribe.
+func (s *Subscription) Unsubscribe5(ctx context.Context, filters []string, user ...codec.UserProperty) (UnsubscribeResult, error) {
+	return s.unsubscribe(ctx, filters, user)
+}
+
+func (s *Subscription) unsubscribe(ctx context.Context, filters []string, user []codec.UserProperty) (UnsubscribeResult, error) {
+	if len(filters) == 0 {
+		return UnsubscribeResult{}, &ProtocolError{Reason: codec.ReasonProtocolError, Rule: "MQTT-3.10.3-2", Msg: "unsubscribe needs at least one topic filter"}
+	}
+	var uniq []string
+	held := s.Filters()
+	for _, f := range filters {
+		if !slices.Contains(held, f) {
+			if s.ended() != nil {
+				return UnsubscribeResult{}, ErrSubscriptionClosed
+			}
+			return UnsubscribeResult{}, &ArgumentError{Func: "Unsubscribe", Msg: "the subscription does not hold the filter " + strconv.Quote(f)}
+		}
+		if !slices.Contains(uniq, f) {
+			uniq = append(uniq, f)
+		}
+	}
+	if s.feed != nil {
+		if len(user) > 0 && s.feed.v != codec.V5 {
+			return UnsubscribeResult{}, &UnsupportedError{Feature: "user properties", Detail: "they need MQTT 5.0"}
+		}
+		return s.feed.unsubscribe(uniq), nil
+	}
+	return s.c.unsubscribe(ctx, s, uniq, user)
+}
+
+// ended returns why the subscription ended; nil while it is live.
+func (s *Subscription) ended() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
 }

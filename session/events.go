@@ -42,7 +42,9 @@ const (
 	// EventSubscribed: a SUBACK arrived: Token, Codes (one per filter), Err
 	// when any filter failed (a *ReasonError for the first failure).
 	EventSubscribed
-	// EventUnsubscribed: an UNSUBACK arrived: Token, Codes (5.0), Err.
+	// EventUnsubscribed: an UNSUBACK arrived: Token, Filters (those the
+	// UNSUBSCRIBE carried, one per entry of Codes on 5.0), Codes (5.0),
+	// Err. It also comes, with no Filters, when no packet was needed.
 	EventUnsubscribed
 	// EventPong: a PINGRESP answered the Ping with this Token; RTT is the
 	// round-trip time.
@@ -82,6 +84,7 @@ type Event struct {
 	Message *Message         // EventMessage, EventUnrouted
 	Code    codec.ReasonCode // EventPublished (5.0), EventAuthenticated
 	Codes   []codec.ReasonCode
+	Filters []string          // EventUnsubscribed: the filters the UNSUBSCRIBE carried
 	Props   *codec.Properties // properties of the acknowledgement, when any
 	RTT     time.Duration     // EventPong
 	Info    *ConnInfo         // EventConnected

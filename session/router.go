@@ -250,3 +250,22 @@ func (r *router) route(topic string, subIDs []uint32, mode Routing, out []Handle
 	}
 	return append(out, best.handle)
 }
+
+// StripFilter returns filter as the router matches it: without
+// "$share/<group>/" and without the first level when that level is one of
+// prefixes (nil means the default broker prefixes, "$queue" and
+// "$exclusive"). Code that routes on top of a subscription uses it to agree
+// with the session on which filter a topic belongs to.
+func StripFilter(filter string, prefixes []string) string {
+	if prefixes == nil {
+		prefixes = defaultPrefixes
+	}
+	return stripFilter(filter, prefixes)
+}
+
+// MoreSpecific compares two stripped filters (see StripFilter) as exclusive
+// routing does: better is true when a wins over b (levels ranked literal,
+// then '+', then '#', compared from the left; with equal ranks the shorter
+// filter wins), equal when neither wins, in which case the session picks
+// the earlier subscription.
+func MoreSpecific(a, b string) (better, equal bool) { return moreSpecific(a, b) }

@@ -405,7 +405,7 @@ func (s *Session) handleUnsuback(now time.Time, p *codec.Unsuback) error {
 				Reason: cloneStr(p.Props.ReasonString), User: cloneUser(p.Props.User)}
 		}
 	}
-	s.push(Event{Kind: EventUnsubscribed, Token: op.token, Handle: op.handle, Codes: p.ReasonCodes, Err: first, Props: &p.Props})
+	s.push(Event{Kind: EventUnsubscribed, Token: op.token, Handle: op.handle, Codes: p.ReasonCodes, Filters: op.filters, Err: first, Props: &p.Props})
 	s.flush(now) // a publish may wait for the identifier freed here
 	return nil
 }
