@@ -210,6 +210,27 @@ func (c *Client5) Subscribe(ctx context.Context, filters []string, opts ...Subsc
 	return c.c.subscribe(ctx, filters, &r)
 }
 
+// Unsubscribe sends one UNSUBSCRIBE for filters that no Subscription of
+// this client holds, typically subscriptions a persistent session kept on
+// the broker from an earlier connection, and waits for the UNSUBACK. A
+// filter a Subscription of this client still uses is left alone (not sent:
+// close that Subscription instead), so that the broker keeps delivering
+// what the client still routes; when every filter is left alone no packet
+// is sent and the result has no codes. While the connection is down the
+// UNSUBSCRIBE waits for the next one. Errors: ErrInvalidTopic for a
+// malformed filter, ErrClosed, ctx's error.
+func (c *Client) Unsubscribe(ctx context.Context, filters ...string) (UnsubscribeResult, error) {
+	return c.c.unsubscribeFilters(ctx, filters, nil)
+}
+
+// Unsubscribe is Client.Unsubscribe for MQTT 5.0, with User Properties on
+// the UNSUBSCRIBE. The result holds one reason code per filter sent; 0x11
+// (no subscription existed) is not an error. A refused filter (a code of
+// 0x80 or more) gives a *ReasonError that names it.
+func (c *Client5) Unsubscribe(ctx context.Context, filters []string, user ...codec.UserProperty) (UnsubscribeResult, error) {
+	return c.c.unsubscribeFilters(ctx, filters, user)
+}
+
 // Ping sends a PINGREQ and returns the round-trip time until the PINGRESP.
 // Errors: ErrNotConnected, ErrConnectionLost, ErrClosed, ctx's error.
 func (c *Client) Ping(ctx context.Context) (time.Duration, error) { return c.c.ping(ctx) }

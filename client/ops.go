@@ -336,6 +336,41 @@ func (c *core) unsubscribe(ctx context.Context, sub *Subscription, filters []str
 	return UnsubscribeResult{Filters: filters, Sent: res.filters, Codes: res.codes, Props: res.props}, err
 }
 
+// unsubscribeFilters sends an UNSUBSCRIBE for filters no subscription of
+// this client uses and waits for the UNSUBACK. The session leaves out the
+// filters a subscription still uses (with none left it sends nothing), and
+// holds the packet until the next CONNACK while the connection is down.
+func (c *core) unsubscribeFilters(ctx context.Context, filters []string, user []codec.UserProperty) (UnsubscribeResult, error) {
+	if len(filters) == 0 {
+		return UnsubscribeResult{}, &ProtocolError{Reason: codec.ReasonProtocolError, Rule: "MQTT-3.10.3-2", Msg: "unsubscribe needs at least one topic filter"}
+	}
+	for _, f := range filters {
+		if err := codec.ValidateTopicFilter(f); err != nil {
+			return UnsubscribeResult{}, err
+		}
+	}
+	filters = append([]string(nil), filters...)
+	w := make(chan result, 1)
+	var uerr error
+	if err := c.run(ctx, func() {
+		// Handle 0 belongs to no subscription (handles start at 1): the
+		// session sends every filter no subscription holds.
+		tok, err := c.s.Unsubscribe(time.Now(), 0, filters, user)
+		if err != nil {
+			uerr = err
+			return
+		}
+		c.waiters[tok] = w
+	}); err != nil {
+		return UnsubscribeResult{}, err
+	}
+	if uerr != nil {
+		return UnsubscribeResult{Filters: filters}, uerr
+	}
+	res, err := c.await(ctx, w, nil)
+	return UnsubscribeResult{Filters: filters, Codes: res.codes, Props: res.props}, err
+}
+
 // ping sends a PINGREQ and returns the round-trip time.
 func (c *core) ping(ctx context.Context) (time.Duration, error) {
 	w := make(chan result, 1)

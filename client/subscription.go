@@ -20,6 +20,10 @@ type Message struct {
 	QoS       QoS
 	Retain    bool
 	Duplicate bool
+	// PacketID is the packet identifier the server sent the message with
+	// (0 at QoS 0), for logs and tools that print it; acknowledgement does
+	// not need it.
+	PacketID uint16
 	// Properties are the MQTT 5.0 publish properties (zero on 3.1.1),
 	// including every Subscription Identifier the server sent.
 	Properties codec.Properties
@@ -77,7 +81,7 @@ func copyMessage(sm *session.Message) Message {
 		buf = append(buf, b...)
 		return buf[start:len(buf):len(buf)]
 	}
-	m := Message{QoS: QoS(p.QoS), Retain: p.Retain, Duplicate: p.Dup}
+	m := Message{QoS: QoS(p.QoS), Retain: p.Retain, Duplicate: p.Dup, PacketID: p.PacketID}
 	m.Topic = str(p.Topic)
 	m.Payload = bin(p.Payload)
 	m.Properties = *pr

@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"io"
-	"os"
 	"slices"
 	"strconv"
 	"sync"
@@ -46,20 +44,23 @@ func (g *group) Wait() error {
 	return g.err
 }
 
-func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("bench", stderr)
-	var cf connFlags
-	cf.register(fs)
-	pubs := fs.Int("pubs", 1, "number of publishers")
-	subs := fs.Int("subs", 1, "number of subscribers")
-	count := fs.Int("count", 10000, "messages per publisher")
-	size := fs.Int("size", 64, "payload size in bytes (at least 16)")
-	topic := fs.String("t", "zmqtt/bench", "topic prefix")
-	if err := parse(fs, args); err != nil {
+func cmdBench(ctx context.Context, args []string, e *env) error {
+	s := newOptSet("bench", "[-pubs N] [-subs N] [-count N] [-size B] [options]",
+		"Measure publish/subscribe throughput and latency through a broker.")
+	var cf common
+	pubs, subs, count, size, topic := new(1), new(1), new(10000), new(64), new("zmqtt/bench")
+	s.int(pubs, "N", "number of publishers (default 1)", 1, 1<<20, "-pubs", "--pubs")
+	s.int(subs, "N", "number of subscribers (default 1)", 0, 1<<20, "-subs", "--subs")
+	s.int(count, "N", "messages per publisher (default 10000)", 1, 1<<40, "-count", "--count")
+	s.int(size, "BYTES", "payload size in bytes, at least 16 (default 64)", 0, 1<<28, "-size", "--size")
+	s.str(topic, "PREFIX", "topic prefix (default zmqtt/bench)", "-t", "--topic")
+	cf.register(s, "311")
+	if err := parseCommand(s, &cf, args, e); err != nil {
 		return err
 	}
+	stdout := e.stdout
 	if *pubs < 1 || *subs < 0 || *count < 1 || *size < 16 {
-		return &usageError{msg: "bench needs -pubs >= 1, -subs >= 0, -count >= 1, -size >= 16"}
+		return usagef("bench needs -pubs >= 1, -subs >= 0, -count >= 1, -size >= 16")
 	}
 	run := strconv.FormatInt(time.Now().UnixNano(), 36)
 	filter := *topic + "/" + run + "/#"
@@ -75,13 +76,13 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	ready := make(chan error, *subs)
 	for i := 0; i < *subs; i++ {
 		g.Go(func() error {
-			c, err := cf.dial(gctx, false, nil)
+			c, err := cf.connect(gctx, e, dialOpts{})
 			if err != nil {
 				ready <- err
 				return err
 			}
-			defer c.close()
-			sub, err := c.subscribe(gctx, []string{filter}, cf.qos)
+			defer c.close(false)
+			sub, err := c.subscribe(gctx, []string{filter}, cf.qos, subOpts{})
 			ready <- err
 			if err != nil {
 				return err
@@ -129,11 +130,11 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	pg, pctx := newGroup(ctx)
 	for i := 0; i < *pubs; i++ {
 		pg.Go(func() error {
-			c, err := cf.dial(pctx, false, nil)
+			c, err := cf.connect(pctx, e, dialOpts{})
 			if err != nil {
 				return err
 			}
-			defer c.close()
+			defer c.close(false)
 			payload := make([]byte, *size)
 			t := *topic + "/" + run + "/" + strconv.Itoa(i)
 			for n := 0; n < *count; n++ {
@@ -183,13 +184,4 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 	return nil
-}
-
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"sync"
 	"time"
@@ -18,11 +17,12 @@ import (
 // cmdDemo starts a private Mosquitto, as the tests do, and walks through the
 // SDK: publish/subscribe at each QoS, a retained message, a will and a
 // request/response round trip. It stops the broker at the end.
-func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("demo", stderr)
-	if err := parse(fs, args); err != nil {
+func cmdDemo(ctx context.Context, args []string, e *env) error {
+	opts := newOptSet("demo", "", "Start a private Mosquitto and walk through the SDK: publish/subscribe at each QoS, a retained message, a will, request/response.")
+	if err := parseCommand(opts, nil, args, e); err != nil {
 		return err
 	}
+	stdout := e.stdout
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	say := func(format string, a ...any) { fmt.Fprintf(stdout, format+"\n", a...) }

@@ -122,8 +122,10 @@ func testCtx(t *testing.T, d time.Duration) context.Context {
 	return ctx
 }
 
-// result is what a finished zmqtt run left behind.
+// result is what a finished run of zmqtt (or of a mosquitto client) left
+// behind.
 type result struct {
+	prog   string
 	args   []string
 	code   int
 	stdout string
@@ -131,13 +133,20 @@ type result struct {
 }
 
 func (r result) String() string {
-	return fmt.Sprintf("zmqtt %s: status %d\nstdout: %q\nstderr: %q", strings.Join(r.args, " "), r.code, r.stdout, r.stderr)
+	return fmt.Sprintf("%s %s: status %d\nstdout: %q\nstderr: %q", r.prog, strings.Join(r.args, " "), r.code, r.stdout, r.stderr)
 }
 
 // runZ runs zmqtt with args (and stdin, when not nil) to completion.
 func runZ(ctx context.Context, t *testing.T, stdin []byte, args ...string) result {
 	t.Helper()
-	cmd := exec.CommandContext(ctx, zmqttBin, args...)
+	return runBin(ctx, t, zmqttBin, stdin, args...)
+}
+
+// runBin runs the program bin with args (and stdin, when not nil) to
+// completion.
+func runBin(ctx context.Context, t *testing.T, bin string, stdin []byte, args ...string) result {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, bin, args...)
 	if stdin != nil {
 		cmd.Stdin = bytes.NewReader(stdin)
 	}
@@ -145,12 +154,12 @@ func runZ(ctx context.Context, t *testing.T, stdin []byte, args ...string) resul
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	cmd.WaitDelay = 5 * time.Second
 	err := cmd.Run()
-	r := result{args: args, stdout: stdout.String(), stderr: stderr.String()}
+	r := result{prog: filepath.Base(bin), args: args, stdout: stdout.String(), stderr: stderr.String()}
 	if ctx.Err() != nil {
 		t.Fatalf("deadline reached while running %v", r)
 	}
 	if cmd.ProcessState == nil {
-		t.Fatalf("zmqtt %s: %v", strings.Join(args, " "), err)
+		t.Fatalf("%s %s: %v", bin, strings.Join(args, " "), err)
 	}
 	r.code = cmd.ProcessState.ExitCode()
 	return r
@@ -213,10 +222,15 @@ type lineWriter struct {
 	all     lockedBuffer
 	partial []byte
 	lines   chan string
+	changed chan struct{} // a value after each write (capacity 1)
 }
 
 func (w *lineWriter) Write(p []byte) (int, error) {
 	w.all.Write(p)
+	select {
+	case w.changed <- struct{}{}:
+	default:
+	}
 	w.partial = append(w.partial, p...)
 	for {
 		i := bytes.IndexByte(w.partial, '\n')
@@ -232,9 +246,11 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 	}
 }
 
-// proc is a zmqtt running in the background, for sub and serve.
+// proc is a zmqtt (or a mosquitto client) running in the background, for
+// sub and serve.
 type proc struct {
 	ctx    context.Context
+	prog   string
 	args   []string
 	cmd    *exec.Cmd
 	stdout *lineWriter
@@ -246,13 +262,20 @@ type proc struct {
 // still running.
 func start(ctx context.Context, t *testing.T, args ...string) *proc {
 	t.Helper()
-	p := &proc{ctx: ctx, args: args, done: make(chan struct{}),
-		stdout: &lineWriter{ctx: ctx, lines: make(chan string, 1024)}}
-	p.cmd = exec.CommandContext(ctx, zmqttBin, args...)
+	return startBin(ctx, t, zmqttBin, args...)
+}
+
+// startBin starts the program bin with args; the test's cleanup kills it
+// if it is still running.
+func startBin(ctx context.Context, t *testing.T, bin string, args ...string) *proc {
+	t.Helper()
+	p := &proc{ctx: ctx, prog: filepath.Base(bin), args: args, done: make(chan struct{}),
+		stdout: &lineWriter{ctx: ctx, lines: make(chan string, 1024), changed: make(chan struct{}, 1)}}
+	p.cmd = exec.CommandContext(ctx, bin, args...)
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, &p.stderr
 	p.cmd.WaitDelay = 5 * time.Second
 	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("starting zmqtt %s: %v", strings.Join(args, " "), err)
+		t.Fatalf("starting %s %s: %v", bin, strings.Join(args, " "), err)
 	}
 	go func() {
 		p.cmd.Wait()
@@ -284,7 +307,7 @@ func (p *proc) String() string {
 	if p.exited() {
 		state = fmt.Sprintf("status %d", p.cmd.ProcessState.ExitCode())
 	}
-	return fmt.Sprintf("zmqtt %s (%s)\nstdout: %q\nstderr: %q", strings.Join(p.args, " "), state, p.stdout.all.String(), p.stderr.String())
+	return fmt.Sprintf("%s %s (%s)\nstdout: %q\nstderr: %q", p.prog, strings.Join(p.args, " "), state, p.stdout.all.String(), p.stderr.String())
 }
 
 // line returns the next line of standard output.
@@ -302,6 +325,22 @@ func (p *proc) line(t *testing.T) string {
 	return ""
 }
 
+// waitFor waits until the process has written want to standard output.
+func (p *proc) waitFor(t *testing.T, want string) {
+	t.Helper()
+	for !strings.Contains(p.stdout.all.String(), want) {
+		select {
+		case <-p.stdout.changed:
+		case <-p.done:
+			if !strings.Contains(p.stdout.all.String(), want) {
+				t.Fatalf("exited before printing %q: %v", want, p)
+			}
+		case <-p.ctx.Done():
+			t.Fatalf("deadline reached waiting for %q: %v", want, p)
+		}
+	}
+}
+
 // wait waits for the process to exit and returns its result.
 func (p *proc) wait(t *testing.T) result {
 	t.Helper()
@@ -310,7 +349,7 @@ func (p *proc) wait(t *testing.T) result {
 	case <-p.ctx.Done():
 		t.Fatalf("deadline reached waiting for the exit of %v", p)
 	}
-	return result{args: p.args, code: p.cmd.ProcessState.ExitCode(), stdout: p.stdout.all.String(), stderr: p.stderr.String()}
+	return result{prog: p.prog, args: p.args, code: p.cmd.ProcessState.ExitCode(), stdout: p.stdout.all.String(), stderr: p.stderr.String()}
 }
 
 // args joins flag lists.
@@ -634,9 +673,11 @@ func TestRetained(t *testing.T) {
 		t.Errorf("sub -v printed %q, want %q", r.stdout, "keep/this kept\n")
 	}
 
-	// Clear it: a later sub with -W 1 hears nothing and exits 0.
+	// Clear it: a later sub with -W 1 hears nothing, and says so with
+	// status 27, as mosquitto_sub.
 	mustRun(ctx, t, nil, args([]string{"pub", "-t", "keep/this", "-m", "", "-r", "-q", "1"}, conn)...)
-	r = mustRun(ctx, t, nil, args([]string{"sub", "-t", "keep/#", "-W", "1"}, conn)...)
+	r = runZ(ctx, t, nil, args([]string{"sub", "-t", "keep/#", "-W", "1"}, conn)...)
+	wantError(t, r, 27, "timed out")
 	if r.stdout != "" {
 		t.Errorf("after clearing the retained message sub printed %q", r.stdout)
 	}
@@ -650,7 +691,7 @@ func request(ctx context.Context, t *testing.T, srv *proc, req ...string) result
 	t.Helper()
 	for {
 		r := runZ(ctx, t, nil, args([]string{"req", "-W", "2"}, req)...)
-		if r.code == 0 || !strings.Contains(r.stderr, "timeout") {
+		if r.code != 27 {
 			return r
 		}
 		if srv.exited() {
@@ -727,11 +768,39 @@ func TestReqServe(t *testing.T) {
 			t.Errorf("serve -C 2 should exit 0 after two answers; got %v", r)
 		}
 	})
+	// -D publish puts properties on the request (req) and on the replies
+	// (serve); a third client sees both.
+	t.Run("properties with -D", func(t *testing.T) {
+		t.Parallel()
+		// A broker of its own: the observer sees every reply on it.
+		conn := hostPort(brokertest.Start(t))
+		ctx := testCtx(t, testTimeout)
+		obs, _ := subscribed(ctx, t, conn, "svc/props", "-t", "_zmqtt/reply/#", "-V", "5", "-F", "%t|%P|%C")
+		srv := start(ctx, t, args([]string{"serve", "-t", "svc/props/+", "-D", "publish", "user-property", "served", "yes",
+			"-D", "publish", "content-type", "text/x"}, conn)...)
+		r := request(ctx, t, srv, args([]string{"-t", "svc/props/1", "-m", "hi", "-D", "publish", "user-property", "asked", "yes",
+			"-D", "publish", "user-property", "asked", "again"}, conn)...)
+		if r.code != 0 || r.stdout != "hi\n" {
+			t.Fatalf("want the reply %q; got %v", "hi\n", r)
+		}
+		for {
+			l := obs.line(t)
+			if strings.HasPrefix(l, "_zmqtt/reply/") {
+				if _, rest, _ := strings.Cut(l, "|"); rest != "served:yes|text/x" {
+					t.Errorf("reply seen as %q, want the user property and content type of serve's -D", l)
+				}
+				break
+			}
+			if l != "svc/props/1|asked:yes asked:again|" {
+				t.Errorf("request seen as %q, want the user properties of req's -D", l)
+			}
+		}
+	})
 	t.Run("req -W times out without a responder", func(t *testing.T) {
 		t.Parallel()
 		ctx := testCtx(t, testTimeout)
 		r := runZ(ctx, t, nil, args([]string{"req", "-t", "svc/nobody", "-m", "anyone?", "-W", "1"}, conn)...)
-		wantError(t, r, 1, "timeout", "svc/nobody")
+		wantError(t, r, 27, "timed out", "svc/nobody")
 		if r.stdout != "" {
 			t.Errorf("req printed %q without a reply", r.stdout)
 		}
@@ -784,12 +853,16 @@ func TestErrors(t *testing.T) {
 		mustRun(ctx, t, nil, args([]string{"pub", "-t", "x", "-m", "y", "-u", "alice", "-P", "secret"}, ac)...)
 		// Mosquitto refuses a wrong password and a missing user name
 		// alike, with "not authorized" (return code 5 on 3.1.1, reason
-		// 0x87 on 5.0); zmqtt names the CONNACK refusal.
-		for _, v := range []string{"311", "5"} {
-			r := runZ(ctx, t, nil, args([]string{"pub", "-t", "x", "-m", "y", "-u", "alice", "-P", "wrong", "-V", v}, ac)...)
-			wantError(t, r, 1, "CONNACK", "not authorized")
-			r = runZ(ctx, t, nil, args([]string{"sub", "-t", "x", "-V", v}, ac)...)
-			wantError(t, r, 1, "CONNACK", "not authorized")
+		// 0x87 on 5.0); zmqtt names the CONNACK refusal and exits with
+		// its code, as mosquitto_pub and mosquitto_sub do.
+		for _, v := range []struct {
+			flag   string
+			status int
+		}{{"311", 5}, {"5", 0x87}} {
+			r := runZ(ctx, t, nil, args([]string{"pub", "-t", "x", "-m", "y", "-u", "alice", "-P", "wrong", "-V", v.flag}, ac)...)
+			wantError(t, r, v.status, "CONNACK", "not authorized")
+			r = runZ(ctx, t, nil, args([]string{"sub", "-t", "x", "-V", v.flag}, ac)...)
+			wantError(t, r, v.status, "CONNACK", "not authorized")
 		}
 	})
 	t.Run("invalid topic", func(t *testing.T) {
@@ -809,39 +882,72 @@ func TestErrors(t *testing.T) {
 			args []string
 			msg  string
 		}{
-			{[]string{"frobnicate"}, "unknown command frobnicate"},
+			{[]string{"frobnicate"}, `unknown command "frobnicate"`},
 			{[]string{"pub", "-m", "no topic"}, "pub needs -t"},
 			{[]string{"sub", "-v"}, "sub needs -t"},
 			{[]string{"req", "-m", "x"}, "req needs -t"},
 			{[]string{"serve"}, "serve needs -t"},
-			{[]string{"pub", "-t", "x", "-l", "-f", "file"}, "-l or -f"},
+			{[]string{"pub", "-t", "x", "-l", "-f", "file"}, "only one kind of message"},
+			{[]string{"pub", "-t", "x"}, "pub needs a message"},
+			{[]string{"sub", "-t", "x", "stray"}, `unexpected argument "stray"`},
+			{[]string{"sub", "-t", "x", "--bogus"}, "unknown option --bogus"},
+			{[]string{"sub", "-t", "x", "-F", "%Z"}, "invalid format specifier 'Z'"},
+			{[]string{"sub", "-t", "x", "-D", "publish", "user-property", "k"}, "needs a name and a value"},
+			{[]string{"pub", "-t", "x", "-m", "y", "-V", "311", "-D", "publish", "content-type", "t"}, "MQTT 3.1.1"},
+			{[]string{"pub", "-t", "x", "-m", "y", "-x", "60"}, "-V 5"},
+			{[]string{"sub", "-t", "x", "-c"}, "-c needs a client identifier"},
+			{[]string{"sub", "-t", "x", "--psk", "00"}, "--psk is not supported"},
 			{[]string{"bench", "-size", "8"}, "-size >= 16"},
 		} {
-			wantError(t, runZ(ctx, t, nil, c.args...), 2, c.msg)
+			// Status 1, as mosquitto_pub and mosquitto_sub.
+			wantError(t, runZ(ctx, t, nil, c.args...), 1, c.msg)
 		}
 	})
 	t.Run("bad values", func(t *testing.T) {
 		t.Parallel()
 		ctx := testCtx(t, testTimeout)
-		wantError(t, runZ(ctx, t, nil, args([]string{"pub", "-t", "x", "-q", "3"}, conn)...), 1, "-q must be 0, 1 or 2")
-		wantError(t, runZ(ctx, t, nil, args([]string{"pub", "-t", "x", "-V", "4"}, conn)...), 1, "-V must be 311 or 5")
+		wantError(t, runZ(ctx, t, nil, args([]string{"pub", "-t", "x", "-m", "y", "-q", "3"}, conn)...), 1, `-q: "3" is not a whole number from 0 to 2`)
+		wantError(t, runZ(ctx, t, nil, args([]string{"pub", "-t", "x", "-m", "y", "-V", "4"}, conn)...), 1, "-V 4: unknown protocol version")
+		wantError(t, runZ(ctx, t, nil, args([]string{"pub", "-t", "x", "-m", "y", "-V", "mqttv31"}, conn)...), 1, "MQTT 3.1 is not supported")
+		wantError(t, runZ(ctx, t, nil, args([]string{"pub", "-t", "x", "-m", "y", "-D", "connect", "receive-maximum", "0"}, conn)...), 1, "receive-maximum", "from 1 to 65535")
+	})
+	t.Run("--quiet", func(t *testing.T) {
+		t.Parallel()
+		ctx := testCtx(t, testTimeout)
+		port := strconv.Itoa(freePort(t))
+		r := runZ(ctx, t, nil, "sub", "-t", "x", "-h", "127.0.0.1", "-p", port, "--quiet")
+		if r.code != 1 || r.stderr != "" || r.stdout != "" {
+			t.Errorf("--quiet: want status 1 and nothing printed; got %v", r)
+		}
+		// Usage errors are printed all the same, as mosquitto does.
+		wantError(t, runZ(ctx, t, nil, "sub", "-t", "a/#/b", "--quiet"), 1, "invalid topic filter")
 	})
 	t.Run("sub -C not reached within -W", func(t *testing.T) {
 		t.Parallel()
 		ctx := testCtx(t, testTimeout)
 		r := runZ(ctx, t, nil, args([]string{"sub", "-t", "quiet/topic", "-C", "1", "-W", "1"}, conn)...)
-		wantError(t, r, 1, "timeout")
+		wantError(t, r, 27, "timed out")
 	})
 	t.Run("no command, help", func(t *testing.T) {
 		t.Parallel()
 		ctx := testCtx(t, testTimeout)
 		r := runZ(ctx, t, nil)
-		if r.code != 2 || r.stdout != "" || !strings.HasPrefix(r.stderr, "usage: zmqtt <command>") {
-			t.Errorf("without a command: want status 2 and the usage on stderr; got %v", r)
+		if r.code != 1 || r.stdout != "" || !strings.HasPrefix(r.stderr, "usage: zmqtt <command>") {
+			t.Errorf("without a command: want status 1 and the usage on stderr; got %v", r)
 		}
 		r = mustRun(ctx, t, nil, "help")
 		if !strings.HasPrefix(r.stdout, "usage: zmqtt <command>") {
 			t.Errorf("help: want the usage on stdout; got %v", r)
+		}
+		// A command's --help (or -help) prints its usage on stdout and
+		// exits 1, as mosquitto_sub --help does.
+		for _, cmd := range []string{"pub", "sub", "req", "serve", "bench", "demo"} {
+			for _, h := range []string{"--help", "-help"} {
+				r := runZ(ctx, t, nil, cmd, h)
+				if r.code != 1 || r.stderr != "" || !strings.HasPrefix(r.stdout, "usage: zmqtt "+cmd) {
+					t.Errorf("%s %s: want status 1 and the usage on stdout; got %v", cmd, h, r)
+				}
+			}
 		}
 	})
 }

@@ -5,109 +5,182 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os/exec"
 	"time"
 
 	"github.com/zmqtt/zmqtt-go/client"
+	"github.com/zmqtt/zmqtt-go/codec"
 	"github.com/zmqtt/zmqtt-go/reqresp"
 )
 
-func cmdReq(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("req", stderr)
-	var cf connFlags
-	cf.register(fs)
-	cf.version = "5"
-	topic := fs.String("t", "", "request topic (required)")
-	msg := fs.String("m", "", "request payload")
-	wait := fs.Int("W", 10, "seconds to wait for the reply")
-	if err := parse(fs, args); err != nil {
+// publishOptions turns -D publish into publish options that add to what
+// reqresp sets (the response topic and correlation data of a request, the
+// correlation data of a reply), rather than replacing it.
+func (f *common) publishOptions() []client.PublishOption5 {
+	p := f.props.props[pcPublish]
+	var opts []client.PublishOption5
+	if p.PayloadFormat == 1 {
+		opts = append(opts, client.PayloadUTF8())
+	}
+	if p.Has(codec.PropMessageExpiryInterval) {
+		opts = append(opts, client.MessageExpiry(p.MessageExpiry))
+	}
+	if p.Has(codec.PropContentType) {
+		opts = append(opts, client.ContentType(p.ContentType))
+	}
+	for _, u := range p.User {
+		opts = append(opts, client.UserProperty(u.Key, u.Value))
+	}
+	return opts
+}
+
+// refuseReplyProps refuses -D publish properties that reqresp owns.
+func (f *common) refuseReplyProps(cmd string) error {
+	p := &f.props.props[pcPublish]
+	if p.Has(codec.PropResponseTopic) || p.Has(codec.PropCorrelationData) {
+		return usagef("%s sets the response topic and correlation data itself: drop -D publish response-topic and correlation-data", cmd)
+	}
+	return nil
+}
+
+// cmdReq sends one request and prints the reply. -W bounds the whole
+// exchange; when it passes the status is 27, as mosquitto_rr's.
+func cmdReq(ctx context.Context, args []string, e *env) error {
+	s := newOptSet("req", "-t topic [-m payload] [-W seconds] [options]",
+		"Send an MQTT 5.0 request and print the reply.")
+	var f common
+	var topic, msg string
+	wait := 10
+	s.str(&topic, "TOPIC", "request topic", "-t", "--topic")
+	s.str(&msg, "PAYLOAD", "request payload", "-m", "--message")
+	s.int(&wait, "SECONDS", "seconds to wait for the reply (default 10)", 1, 1<<31-1, "-W")
+	f.register(s, "5")
+	if err := parseCommand(s, &f, args, e); err != nil {
 		return err
 	}
-	if *topic == "" {
-		return &usageError{msg: "req needs -t topic"}
+	if topic == "" {
+		topic = f.urlTopic
 	}
-	ctx, cancel := context.WithTimeout(ctx, time.Duration(*wait)*time.Second)
+	if topic == "" {
+		return usagef("req needs -t topic")
+	}
+	if err := f.refuseReplyProps("req"); err != nil {
+		return err
+	}
+	wctx, cancel := context.WithTimeoutCause(ctx, time.Duration(wait)*time.Second, errTimedOut)
 	defer cancel()
-	c, err := cf.dial(ctx, true, nil)
+	c, err := f.connect(wctx, e, dialOpts{v5only: true})
 	if err != nil {
+		if errors.Is(err, errInterrupted) && errors.Is(context.Cause(wctx), errTimedOut) {
+			return fmt.Errorf("%w: could not connect within -W %d s", errTimedOut, wait)
+		}
 		return err
 	}
-	defer c.close()
+	defer c.close(false)
 	r := reqresp.NewRequester(c.v5, reqresp.Options{})
 	defer r.Close(context.Background())
-	reply, err := r.Request(ctx, *topic, []byte(*msg), client.QoS(cf.qos))
+	opts := append(f.publishOptions(), client.QoS(f.qos))
+	reply, err := r.Request(wctx, topic, []byte(msg), opts...)
 	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) {
-			return fmt.Errorf("timeout: no reply on %s within %ds", *topic, *wait)
+		switch {
+		case ctx.Err() != nil:
+			return errInterrupted
+		case errors.Is(context.Cause(wctx), errTimedOut):
+			return fmt.Errorf("%w: no reply on %s within -W %d s", errTimedOut, topic, wait)
 		}
 		return err
 	}
 	if msg, ok := reqresp.ReplyError(reply); ok {
 		return fmt.Errorf("the responder failed: %s", msg)
 	}
-	fmt.Fprintf(stdout, "%s\n", reply.Payload)
+	e.out.write(append(reply.Payload, '\n'))
 	return nil
 }
 
-func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
-	fs := newFlags("serve", stderr)
-	var cf connFlags
-	cf.register(fs)
-	cf.version = "5"
-	filter := fs.String("t", "", "request topic filter (required)")
-	count := fs.Int("C", 0, "exit after answering this many requests")
-	if err := parse(fs, args); err != nil {
+// cmdServe answers requests on a filter: with the output of the command
+// after --, or with the request's payload.
+func cmdServe(ctx context.Context, args []string, e *env) error {
+	s := newOptSet("serve", "-t filter [-C count] [options] [-- command args...]",
+		"Answer MQTT 5.0 requests: echo them, or reply with the output of a command that reads the request on its standard input.")
+	s.allowRest = true
+	s.restHelp = "reply with the output of this command, run once per request"
+	var f common
+	var filter string
+	var count int
+	s.str(&filter, "FILTER", "request topic filter", "-t", "--topic")
+	s.int(&count, "COUNT", "exit after answering COUNT requests", 0, 1<<31-1, "-C")
+	f.register(s, "5")
+	if err := parseCommand(s, &f, args, e); err != nil {
 		return err
 	}
-	if *filter == "" {
-		return &usageError{msg: "serve needs -t filter"}
+	if filter == "" {
+		filter = f.urlTopic
 	}
-	command := fs.Args()
-	c, err := cf.dial(ctx, true, nil)
+	if filter == "" {
+		return usagef("serve needs -t filter")
+	}
+	if err := codec.ValidateTopicFilter(filter); err != nil {
+		return usagef("invalid topic filter %q (-t): %v", filter, err)
+	}
+	if err := f.refuseReplyProps("serve"); err != nil {
+		return err
+	}
+	command := s.rest
+	c, err := f.connect(ctx, e, dialOpts{v5only: true})
 	if err != nil {
 		return err
 	}
-	defer c.close()
+	defer c.close(false)
+	replyOpts := f.publishOptions()
 	served := 0
-	var s *reqresp.Responder
+	var rs *reqresp.Responder
 	h := func(ctx context.Context, req client.Message) ([]byte, []client.PublishOption5, error) {
 		served++
-		if *count > 0 && served == *count {
+		if count > 0 && served == count {
 			// The last request: take no more. Serve still publishes this
 			// reply, then returns when it finds the subscription closed.
 			// (Cancelling Serve's context here would race with that
 			// publish, and the reply could be dropped.)
 			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			s.Close(cctx)
+			rs.Close(cctx)
 			cancel()
 		}
 		if len(command) == 0 {
-			return req.Payload, nil, nil // echo
+			return req.Payload, replyOpts, nil // echo
 		}
 		cmd := exec.CommandContext(ctx, command[0], command[1:]...)
 		cmd.Stdin = bytes.NewReader(req.Payload)
 		var out bytes.Buffer
 		cmd.Stdout = &out
-		cmd.Stderr = stderr
+		cmd.Stderr = e.stderr
 		if err := cmd.Run(); err != nil {
 			return nil, nil, fmt.Errorf("%s: %w", command[0], err)
 		}
-		return out.Bytes(), nil, nil
+		return out.Bytes(), replyOpts, nil
 	}
-	s, err = reqresp.NewResponder(ctx, c.v5, *filter, h, client.QoS(cf.qos))
+	subOpts := []client.SubscribeOption5{client.QoS(f.qos)}
+	for _, u := range f.props.props[pcSubscribe].User {
+		subOpts = append(subOpts, client.UserProperty(u.Key, u.Value))
+	}
+	if ids := f.props.props[pcSubscribe].SubscriptionIDs; len(ids) > 0 {
+		subOpts = append(subOpts, client.SubscriptionID(ids[0]))
+	}
+	rs, err = reqresp.NewResponder(ctx, c.v5, filter, h, subOpts...)
 	if err != nil {
+		if ctx.Err() != nil {
+			return errInterrupted
+		}
 		return err
 	}
-	err = s.Serve(ctx)
+	err = rs.Serve(ctx)
 	cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	s.Close(cctx)
-	if errors.Is(err, client.ErrSubscriptionClosed) && *count > 0 && served >= *count {
+	rs.Close(cctx)
+	if errors.Is(err, client.ErrSubscriptionClosed) && count > 0 && served >= count {
 		return nil
 	}
-	if errors.Is(err, context.Canceled) {
-		return nil // interrupted
+	if ctx.Err() != nil {
+		return errInterrupted
 	}
 	return err
 }
