@@ -8,6 +8,7 @@
 //	zmqtt serve -t filter [-- command args...]              (MQTT 5.0)
 //	zmqtt bench [-pubs N] [-subs N] [-count N] [-size B] [-q QoS]
 //	zmqtt demo
+//	zmqtt fuzz  --url mqtt://host:port [-V 311|5] [--duration D] [--seed N] [--out DIR]
 //
 // Connection flags: -h host, -p port, --url URL, -i client id, -u user,
 // -P password, -k keep alive, -V 311|5, --cafile, --cert, --key,
@@ -35,6 +36,7 @@ commands:
   serve  answer requests on a filter, by echo or with a command after -- (MQTT 5.0)
   bench  measure publish/subscribe throughput and latency
   demo   start a private Mosquitto and show the SDK at work
+  fuzz   fuzz a broker with valid flows and mutated packets; --replay a finding
 
 run "zmqtt <command> -help" for the flags of a command.
 `
@@ -70,6 +72,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = cmdBench(ctx, args[1:], stdout, stderr)
 	case "demo":
 		err = cmdDemo(ctx, args[1:], stdout, stderr)
+	case "fuzz":
+		err = cmdFuzz(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
