@@ -18,7 +18,8 @@ import (
 // choose, often one the spec forbids (QoS 3, packet identifier 0, a
 // wildcard in a topic name, U+0000 or ill-formed UTF-8, a property the
 // packet does not allow or out of its range, a reason code of another
-// packet, an empty SUBSCRIBE...). Append must then either refuse it with an
+// packet, an empty SUBSCRIBE...), each of the twelve variants of the chosen
+// kind on its own copy. Append must then either refuse it with an
 // *codec.Error (Offset -1) or write bytes that decode to an equal packet:
 // the encoder refuses what the decoder refuses. Size must be exact, and the
 // helpers around a packet (Clone, String, CheckSender, ConnectVersion, the
@@ -31,42 +32,52 @@ func FuzzEncode(f *testing.F) {
 		g := gen.FromBytes(data)
 		c := corruption{k: g.Intn(7), sub: g.Intn(12), bad: g.Intn(len(badStrings)), x: g.Intn(256)}
 		v := g.Version()
-		p := g.AnyPacket(v)
-		what := c.apply(p)
-		enc, err := codec.Append(nil, p, v)
-		if err != nil {
-			var ce *codec.Error
-			if !errors.As(err, &ce) || ce.Offset != -1 || ce.Error() == "" {
-				t.Fatalf("%s: Append of %v: %T %v, want an *codec.Error at offset -1", what, p, err, err)
-			}
-			_ = p.Size(v)
-			return
+		orig := g.AnyPacket(v)
+		// Every variant of the kind, on a copy of the packet each.
+		for range 12 {
+			c.sub = (c.sub + 1) % 12
+			c.x = (c.x + 0x55) % 256 // walks every QoS and index too
+			checkEncode(t, codec.Clone(orig), v, c)
 		}
-		if size := p.Size(v); size != len(enc) {
-			t.Fatalf("%s: Size %d, Append wrote %d", what, size, len(enc))
-		}
-		q, n, err := codec.Decode(enc, v)
-		if err != nil || n != len(enc) {
-			t.Fatalf("%s: Append wrote % x for %v, which does not decode: %v", what, enc, p, err)
-		}
-		// Present may differ: marks of absent properties are not encoded.
-		if diff := cmp.Diff(codec.Clone(p), q, eq, cmpopts.IgnoreFields(codec.Properties{}, "Present")); diff != "" {
-			t.Fatalf("%s: encoding then decoding changes the packet:\n%s", what, diff)
-		}
-		if enc2, err := codec.Append(nil, q, v); err != nil || !bytes.Equal(enc, enc2) {
-			t.Fatalf("%s: the decoded packet encodes to % x, not % x (%v)", what, enc2, enc, err)
-		}
-		if pub, ok := p.(*codec.Publish); ok {
-			hdr, err := pub.AppendHeader(nil, v)
-			if err != nil || !bytes.Equal(append(hdr, pub.Payload...), enc) {
-				t.Fatalf("%s: AppendHeader and the payload differ from Append: %v", what, err)
-			}
-		}
-		if _, err := codec.Append(nil, p, codec.Version(3)); !errors.Is(err, codec.ErrUnsupportedVersion) {
-			t.Fatalf("Append for version 3: %v", err)
-		}
-		helpers(t, q, enc, v)
 	})
+}
+
+// checkEncode applies c to p and checks the property of FuzzEncode.
+func checkEncode(t *testing.T, p codec.Packet, v codec.Version, c corruption) {
+	what := c.apply(p)
+	enc, err := codec.Append(nil, p, v)
+	if err != nil {
+		var ce *codec.Error
+		if !errors.As(err, &ce) || ce.Offset != -1 || ce.Error() == "" {
+			t.Fatalf("%s: Append of %v: %T %v, want an *codec.Error at offset -1", what, p, err, err)
+		}
+		_ = p.Size(v)
+		return
+	}
+	if size := p.Size(v); size != len(enc) {
+		t.Fatalf("%s: Size %d, Append wrote %d", what, size, len(enc))
+	}
+	q, n, err := codec.Decode(enc, v)
+	if err != nil || n != len(enc) {
+		t.Fatalf("%s: Append wrote % x for %v, which does not decode: %v", what, enc, p, err)
+	}
+	// Present may differ: marks of absent properties are not encoded.
+	if diff := cmp.Diff(codec.Clone(p), q, eq, cmpopts.IgnoreFields(codec.Properties{}, "Present")); diff != "" {
+		t.Fatalf("%s: encoding then decoding changes the packet:\n%s", what, diff)
+	}
+	if enc2, err := codec.Append(nil, q, v); err != nil || !bytes.Equal(enc, enc2) {
+		t.Fatalf("%s: the decoded packet encodes to % x, not % x (%v)", what, enc2, enc, err)
+	}
+	if pub, ok := p.(*codec.Publish); ok {
+		hdr, err := pub.AppendHeader(nil, v)
+		if err != nil || !bytes.Equal(append(hdr, pub.Payload...), enc) {
+			t.Fatalf("%s: AppendHeader and the payload differ from Append: %v", what, err)
+		}
+	}
+	if _, err := codec.Append(nil, p, codec.Version(3)); !errors.Is(err, codec.ErrUnsupportedVersion) {
+		t.Fatalf("Append for version 3: %v", err)
+	}
+	helpers(t, q, enc, v)
 }
 
 // typedClone calls the Clone method of p's own type, which codec.Clone
@@ -145,6 +156,7 @@ func helpers(t *testing.T, q codec.Packet, enc []byte, v codec.Version) {
 		codes = append(codes, q.ReasonCode)
 	}
 	for _, c := range codes {
+		_ = codec.ReasonFromReturnCode(c)
 		if c.Name(q.Type(), v) == "" || c.String() == "" {
 			t.Fatalf("reason code %d has no name", c)
 		}

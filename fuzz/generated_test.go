@@ -12,8 +12,9 @@ import (
 // FuzzGenerated drives the structure-aware generator of fuzz/gen with the
 // fuzzer's bytes: up to four packets of a version and types the bytes
 // choose, each valid (it must decode to an equal packet and encode to the
-// same bytes) and then mutated by a class the bytes choose (it must pass
-// checkPacket: no panic, typed errors, a round trip when it still decodes).
+// same bytes) and then mutated in every class that applies, with the
+// details the bytes choose (each mutant must pass checkPacket: no panic,
+// typed errors, a round trip when it still decodes).
 // The mutations reach the codec's error paths that random bytes rarely
 // reach: a bad field deep inside an otherwise valid packet.
 func FuzzGenerated(f *testing.F) {
@@ -36,8 +37,21 @@ func FuzzGenerated(f *testing.F) {
 				t.Fatalf("generated % x decodes to another packet:\n%s", b, diff)
 			}
 			checkPacket(t, b, v)
-			m := g.MutateAny(b, v)
-			checkPacket(t, m.Bytes, v)
+			for _, c := range gen.Classes(v) {
+				if m, ok := g.Mutate(b, v, c); ok {
+					checkPacket(t, m.Bytes, v)
+					if m.Type == codec.TypeConnect {
+						// What a server reads first: it must agree with Decode.
+						got, err := codec.ConnectVersion(m.Bytes)
+						checkErr(t, err)
+						if err == nil && got != v {
+							if _, _, derr := codec.Decode(m.Bytes, v); derr == nil {
+								t.Fatalf("ConnectVersion says %v of a %v CONNECT that decodes", got, v)
+							}
+						}
+					}
+				}
+			}
 		}
 	})
 }

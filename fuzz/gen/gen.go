@@ -12,7 +12,7 @@
 // ways a Class names: a remaining length, string length or property length
 // off by one or huge, reserved flags and bits, QoS 3, packet identifier 0,
 // property identifiers that are unknown, repeated or not allowed in the
-// packet, ill-formed UTF-8 (surrogates, U+0000, overlong forms), wildcards in
+// packet, property values out of their range, ill-formed UTF-8 (surrogates, U+0000, overlong forms), wildcards in
 // topic names and misplaced ones in filters, truncation and concatenation.
 // Class.Expect names the kind of error a strict decoder gives for most
 // mutants of the class; a mutant can still be valid (a remaining length one

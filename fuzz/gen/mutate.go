@@ -21,6 +21,7 @@ const (
 	PropUnknown                  // a property identifier the spec does not define (5.0)
 	PropDuplicate                // a property that may appear once, twice (5.0)
 	PropWrongPacket              // a property the packet type does not allow (5.0)
+	PropValue                    // a property value out of its range: a flag of 2, a maximum of 0, a topic alias of 0 (5.0)
 	UTF8Surrogate                // a UTF-16 surrogate (U+D800..U+DFFF) encoded in a string
 	UTF8Null                     // U+0000 in a string
 	UTF8Overlong                 // an overlong UTF-8 form in a string
@@ -33,7 +34,7 @@ const (
 
 var classNames = [numClasses]string{
 	"remaining-length", "string-length", "property-length", "reserved-bits", "qos3", "packet-id-0",
-	"property-unknown", "property-duplicate", "property-wrong-packet", "utf8-surrogate", "utf8-null",
+	"property-unknown", "property-duplicate", "property-wrong-packet", "property-value", "utf8-surrogate", "utf8-null",
 	"utf8-overlong", "topic-wildcard", "filter-wildcard", "truncate", "concat",
 }
 
@@ -61,7 +62,7 @@ func ParseClass(s string) (Class, bool) {
 func Classes(v codec.Version) []Class {
 	var out []Class
 	for c := Class(0); c < numClasses; c++ {
-		if v != codec.V5 && (c == PropertyLength || c == PropUnknown || c == PropDuplicate || c == PropWrongPacket) {
+		if v != codec.V5 && (c == PropertyLength || c == PropUnknown || c == PropDuplicate || c == PropWrongPacket || c == PropValue) {
 			continue
 		}
 		out = append(out, c)
@@ -75,7 +76,7 @@ func Classes(v codec.Version) []Class {
 // two packets, then codec.ErrIncomplete.
 func (c Class) Expect() error {
 	switch c {
-	case PacketID0, PropDuplicate:
+	case PacketID0, PropDuplicate, PropValue:
 		return codec.ErrProtocol
 	case Truncate, Concat:
 		return codec.ErrIncomplete
@@ -263,6 +264,31 @@ func (g *Gen) mutate(b []byte, l *Layout, c Class) ([]byte, string, bool) {
 		out := append([]byte(nil), b...)
 		out[l.PacketID], out[l.PacketID+1] = 0, 0
 		return out, "packet identifier 0", true
+	case PropValue:
+		var cands []int
+		for i, p := range l.Props {
+			for _, id := range allowedProps(p.Context) {
+				if _, ok := outOfRange[id]; ok {
+					cands = append(cands, i)
+					break
+				}
+			}
+		}
+		if len(cands) == 0 {
+			return nil, "", false
+		}
+		pi := cands[g.Intn(len(cands))]
+		p := l.Props[pi]
+		var ids []codec.PropID
+		for _, id := range allowedProps(p.Context) {
+			if _, ok := outOfRange[id]; ok {
+				ids = append(ids, id)
+			}
+		}
+		id := ids[g.Intn(len(ids))]
+		at := append(append([]int(nil), p.Items...), p.End)[g.Intn(len(p.Items)+1)]
+		e.insert(at, outOfRange[id], nil, pi)
+		return e.bytes(), id.String() + " out of range", true
 	case PropUnknown, PropDuplicate, PropWrongPacket:
 		if len(l.Props) == 0 {
 			return nil, "", false
@@ -396,6 +422,23 @@ func (g *Gen) bitOf(mask byte) byte {
 		}
 	}
 	return bits[g.Intn(len(bits))]
+}
+
+// outOfRange holds, for each property with a range rule, the property with
+// a value outside it.
+var outOfRange = map[codec.PropID][]byte{
+	codec.PropPayloadFormatIndicator:          {0x01, 2},
+	codec.PropSubscriptionIdentifier:          {0x0B, 0},
+	codec.PropRequestProblemInformation:       {0x17, 2},
+	codec.PropRequestResponseInformation:      {0x19, 2},
+	codec.PropReceiveMaximum:                  {0x21, 0, 0},
+	codec.PropTopicAlias:                      {0x23, 0, 0},
+	codec.PropMaximumQoS:                      {0x24, 2},
+	codec.PropRetainAvailable:                 {0x25, 2},
+	codec.PropMaximumPacketSize:               {0x27, 0, 0, 0, 0},
+	codec.PropWildcardSubscriptionAvailable:   {0x28, 2},
+	codec.PropSubscriptionIdentifierAvailable: {0x29, 2},
+	codec.PropSharedSubscriptionAvailable:     {0x2A, 2},
 }
 
 // propValue returns property id with a valid value of its kind.
