@@ -419,3 +419,28 @@ func TestFuzzMosquitto(t *testing.T) {
 		})
 	}
 }
+
+// TestFuzzUsage: command-line mistakes give status 2 and one line saying
+// what is wrong; a broker that is not there is an error (status 1) before
+// any fuzzing, not a crash finding.
+func TestFuzzUsage(t *testing.T) {
+	ctx := testCtx(t, testTimeout)
+	for _, c := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"fuzz"}, 2, "--url is required"},
+		{[]string{"fuzz", "--url", "mqtt://127.0.0.1:1", "-V", "6"}, 2, "-V must be 311 or 5"},
+		{[]string{"fuzz", "--url", "gopher://x"}, 2, "fuzz:"},
+		{[]string{"fuzz", "--url", "mqtt://127.0.0.1:1", "--timeout", "0s"}, 2, "must be positive"},
+		{[]string{"fuzz", "--url", "mqtt://127.0.0.1:1", "--out", t.TempDir(), "--timeout", "500ms"}, 1, "does not answer a CONNECT"},
+		{[]string{"fuzz", "--replay", filepath.Join(t.TempDir(), "missing.json")}, 1, "missing.json"},
+	} {
+		r := runZ(ctx, t, nil, c.args...)
+		if r.code != c.code || !strings.HasPrefix(r.stderr, "zmqtt: ") || !strings.Contains(r.stderr, c.want) ||
+			strings.Count(r.stderr, "\n") != 1 {
+			t.Errorf("want status %d and %q on one line of stderr; got %v", c.code, c.want, r)
+		}
+	}
+}
