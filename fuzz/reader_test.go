@@ -60,6 +60,12 @@ func FuzzReader(f *testing.F) {
 	f.Add([]byte{0xc0, 0x00, 0xc0, 0x80, 0x00}, []byte{0}, uint32(0), false)                     // not minimal
 	f.Add([]byte{0x30, 0x05, 0x00, 0x01, 'a', 'h'}, []byte{2}, uint32(1000), true)               // ends inside
 	f.Add(append(bytes.Repeat([]byte{0xd0, 0x00}, 10), 0x00, 0x00), []byte{5}, uint32(3), false) // type 0
+	// Two packets over the Reader's buffer: the pooled large-buffer path.
+	big, err := codec.Append(nil, &codec.Publish{Topic: "big", Payload: make([]byte, 70_000)}, codec.V5)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(append(append([]byte{0xc0, 0x00}, big...), big...), []byte{255, 255, 255}, uint32(200_000), false)
 	f.Fuzz(func(t *testing.T, data, sizes []byte, maxArg uint32, eofWithData bool) {
 		// At most 1 MiB: a header may claim 256 MiB, and the Reader would
 		// allocate it under a larger limit.
@@ -85,6 +91,9 @@ func FuzzReader(f *testing.F) {
 					t.Fatalf("packet of %d bytes (header %+v) over the maximum %d", len(b), h, max)
 				}
 				off += wn
+				if r.Buffered() < 0 || r.Buffered() > len(data)-off {
+					t.Fatalf("Buffered %d with %d bytes left", r.Buffered(), len(data)-off)
+				}
 				continue
 			}
 			if err == nil {

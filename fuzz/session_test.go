@@ -38,32 +38,38 @@ func FuzzSessionInput(f *testing.F) {
 		if mode&1 != 0 {
 			v = codec.V5
 		}
-		r := newSessionRun(t, v, mode)
-		size := int(chunk%16) + 1 // 1..16 bytes at a time; chunk 0..: whole-ish
-		if chunk >= 128 {
-			size = len(data) + 1
-		}
-		var pending []byte
-		for len(data) > 0 {
-			k := min(size, len(data))
-			pending = append(pending, data[:k]...)
-			data = data[k:]
-			pending = r.consume(pending)
-			r.now = r.now.Add(100 * time.Millisecond)
-			r.s.HandleTimeout(r.now)
-			r.drain("HandleTimeout")
-		}
-		if r.failed {
-			// Commands after the end of the connection write nothing.
-			if _, err := r.s.Publish(r.now, &codec.Publish{Topic: "a/b", QoS: 1, Payload: []byte("late")}); err != nil {
-				t.Fatalf("Publish after the connection ended: %v", err)
-			}
-			if n, err := r.s.HandleBytes(r.now, []byte{0xd0, 0x00}); n != 0 || !errors.Is(err, session.ErrNotConnected) {
-				t.Fatalf("HandleBytes after the connection ended: %d, %v", n, err)
-			}
-			r.drain("commands after the end")
-		}
+		runSession(t, v, mode, chunk, data)
 	})
+}
+
+// runSession is the property of FuzzSessionInput: the server bytes data,
+// fed in chunks, to a connected session of newSessionRun.
+func runSession(t *testing.T, v codec.Version, mode, chunk byte, data []byte) {
+	r := newSessionRun(t, v, mode)
+	size := int(chunk%16) + 1 // 1..16 bytes at a time; chunk 0..: whole-ish
+	if chunk >= 128 {
+		size = len(data) + 1
+	}
+	var pending []byte
+	for len(data) > 0 {
+		k := min(size, len(data))
+		pending = append(pending, data[:k]...)
+		data = data[k:]
+		pending = r.consume(pending)
+		r.now = r.now.Add(100 * time.Millisecond)
+		r.s.HandleTimeout(r.now)
+		r.drain("HandleTimeout")
+	}
+	if r.failed {
+		// Commands after the end of the connection write nothing.
+		if _, err := r.s.Publish(r.now, &codec.Publish{Topic: "a/b", QoS: 1, Payload: []byte("late")}); err != nil {
+			t.Fatalf("Publish after the connection ended: %v", err)
+		}
+		if n, err := r.s.HandleBytes(r.now, []byte{0xd0, 0x00}); n != 0 || !errors.Is(err, session.ErrNotConnected) {
+			t.Fatalf("HandleBytes after the connection ended: %d, %v", n, err)
+		}
+		r.drain("commands after the end")
+	}
 }
 
 type sessionRun struct {

@@ -11,6 +11,7 @@
 //	zmqtt serve -t filter [-- command args...]              (MQTT 5.0)
 //	zmqtt bench [-pubs N] [-subs N] [-count N] [-size B] [-q QoS]
 //	zmqtt demo
+//	zmqtt fuzz  --url mqtt://host:port [-V 311|5] [--duration D] [--seed N] [--out DIR]
 //
 // Connection options of every command: -h host, -p port, -L/--url URL,
 // --unix path, -i id, -I id-prefix, -u user, -P password, -k keep alive,
@@ -60,6 +61,7 @@ commands:
   serve  answer requests on a filter, by echo or with a command after -- (MQTT 5.0)
   bench  measure publish/subscribe throughput and latency
   demo   start a private Mosquitto and show the SDK at work
+  fuzz   fuzz a broker with valid flows and mutated packets; --replay a finding
 
 pub and sub take the options of mosquitto_pub and mosquitto_sub.
 run "zmqtt <command> --help" for the options of a command.
@@ -114,6 +116,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = cmdBench(ctx, args[1:], e)
 	case "demo":
 		err = cmdDemo(ctx, args[1:], e)
+	case "fuzz":
+		err = cmdFuzz(ctx, args[1:], e.stdout, e.stderr)
 	case "help", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

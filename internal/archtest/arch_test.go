@@ -53,6 +53,14 @@ var internalFor = map[string][]string{
 // starts processes).
 var sdkLayers = []string{"codec", "transport", "session", "client", "reqresp"}
 
+// allowedPkg narrows the rule of a layer for one package, keyed by its path
+// in the module: the packages of ours it may import, by path. fuzz/gen is
+// the public packet generator and mutator; a user takes it with the codec
+// alone, so it must not pull in the session (or anything else of ours).
+var allowedPkg = map[string][]string{
+	"fuzz/gen": {"codec"},
+}
+
 // forbiddenStd lists standard library packages a package must not import,
 // keyed by its path in the module. The keys are packages, not layers:
 // session/filestore is the session layer's I/O adapter and may use os.
@@ -136,6 +144,12 @@ func violations(pkgs []pkg) []string {
 				errorf("%s imports %s, which it must not use", p.ImportPath, imp)
 			}
 			if !strings.HasPrefix(imp, module+"/") {
+				continue
+			}
+			if only, ok := allowedPkg[rel]; ok {
+				if !slices.Contains(only, strings.TrimPrefix(imp, module+"/")) {
+					errorf("%s imports %s: it may import only %v of this module", p.ImportPath, imp, only)
+				}
 				continue
 			}
 			to := layer(imp)
@@ -238,6 +252,7 @@ func TestPolicyCatchesViolations(t *testing.T) {
 		{ImportPath: module + "/transport", Imports: []string{module + "/internal/brokertest"}},
 		{ImportPath: module + "/client", Imports: []string{module + "/mqtttest"}},
 		{ImportPath: module + "/mqtttest", Imports: []string{module + "/internal/brokertest", module + "/codec"}},
+		{ImportPath: module + "/fuzz/gen", Imports: []string{module + "/codec", module + "/session"}},
 	}
 	got := violations(bad)
 	for _, want := range []string{
@@ -249,6 +264,7 @@ func TestPolicyCatchesViolations(t *testing.T) {
 		"client imports " + module + "/mqtttest: the test kit is for tests only",
 		"mqtttest imports " + module + "/internal/brokertest",
 		"mqtttest imports " + module + "/codec",
+		"fuzz/gen imports " + module + "/session",
 	} {
 		if !slices.ContainsFunc(got, func(s string) bool { return strings.Contains(s, want) }) {
 			t.Errorf("policy did not report %q; got %q", want, got)
