@@ -68,9 +68,9 @@ type Peer struct {
 	readerWG  sync.WaitGroup
 	closeOnce sync.Once
 
-	ended   bool  // the end event was taken from in
-	endErr  error // the error of the end event
-	pending *event
+	ended    bool  // the end event was taken from in
+	endErr   error // the error of the end event
+	deferred []event
 
 	mu         sync.Mutex
 	transcript []Record
@@ -175,8 +175,9 @@ func (p *Peer) read() {
 // optional deadline passes (ok false then, with a nil error for the
 // deadline and ctx.Err() for the context).
 func (p *Peer) next(ctx context.Context, until time.Time) (ev event, ok bool, err error) {
-	if p.pending != nil {
-		ev, p.pending = *p.pending, nil
+	if len(p.deferred) > 0 {
+		ev = p.deferred[0]
+		p.deferred = p.deferred[1:]
 		return ev, true, nil
 	}
 	if p.ended {
@@ -210,8 +211,14 @@ func (p *Peer) next(ctx context.Context, until time.Time) (ev event, ok bool, er
 	return ev, true, nil
 }
 
-// unread puts an event back so that the next read returns it again.
-func (p *Peer) unread(ev event) { p.pending = &ev }
+// Defer hands pkt back to the Peer: the next reads (Next and the steps
+// that expect a packet) return the deferred packets first, in the order
+// they were deferred, before reading more. A check that waits for one
+// packet among others (a PUBREL while the broker already sends the next
+// PUBLISH) defers the others.
+func (p *Peer) Defer(pkt codec.Packet) {
+	p.deferred = append(p.deferred, event{pkt: pkt})
+}
 
 // Next returns the next packet of the other side, waiting at most until
 // ctx is done. It returns an error wrapping ErrClosed when the connection
