@@ -325,7 +325,9 @@ type NotApplicable struct{ Reason string }
 
 func (n *NotApplicable) Error() string { return "not applicable: " + n.Reason }
 
-func na(format string, args ...any) error { return &NotApplicable{Reason: fmt.Sprintf(format, args...)} }
+func na(format string, args ...any) error {
+	return &NotApplicable{Reason: fmt.Sprintf(format, args...)}
+}
 
 var errNA *NotApplicable
 

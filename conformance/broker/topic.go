@@ -155,7 +155,9 @@ func malformedChecks() []Check {
 		{"malformed/client-sends-connack", ids("MQTT-4.8.0-1"), ids("MQTT-4.13.1-1"), nil,
 			func(e *Env) []byte { return encode(&codec.Connack{}, e.Version) }},
 		{"malformed/client-sends-suback", ids("MQTT-4.8.0-1"), ids("MQTT-4.13.1-1"), nil,
-			func(e *Env) []byte { return encode(&codec.Suback{PacketID: 1, ReasonCodes: []codec.ReasonCode{0}}, e.Version) }},
+			func(e *Env) []byte {
+				return encode(&codec.Suback{PacketID: 1, ReasonCodes: []codec.ReasonCode{0}}, e.Version)
+			}},
 		{"malformed/client-sends-pingresp", ids("MQTT-4.8.0-1"), ids("MQTT-4.13.1-1"), nil,
 			func(e *Env) []byte { return []byte{0xd0, 0x00} }},
 		{"malformed/property-not-allowed", nil, ids("MQTT-4.13.1-1", "§2.2.2.2"), v5only,
