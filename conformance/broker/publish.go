@@ -178,12 +178,12 @@ func publishChecks() []Check {
 				}
 				const n = 20
 				for i := range n {
-					if err := e.Publish(ctx, pub, &codec.Publish{Topic: topic, QoS: codec.QoS(i % 2), Payload: []byte(strconv.Itoa(i))}); err != nil {
+					if err := e.Publish(ctx, pub, &codec.Publish{Topic: topic, QoS: 1, Payload: []byte(strconv.Itoa(i))}); err != nil {
 						return err
 					}
 				}
 				for i := range n {
-					if _, err := e.Receive(ctx, sub, &codec.Publish{Topic: topic, QoS: codec.QoS(i % 2), Payload: []byte(strconv.Itoa(i))},
+					if _, err := e.Receive(ctx, sub, &codec.Publish{Topic: topic, QoS: 1, Payload: []byte(strconv.Itoa(i))},
 						conformance.IgnoreProps()); err != nil {
 						return err
 					}
