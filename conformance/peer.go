@@ -52,10 +52,13 @@ type event struct {
 }
 
 // Peer is one side of a connection driven by scripts: it writes packets to
-// conn and reads the packets of the other side. Its reader goroutine
-// starts at the first read and exits when the connection ends or Close is
-// called, which Close waits for. A Peer is safe for use by one goroutine
-// at a time.
+// conn and reads the packets of the other side. It reads only when a step
+// (or Next) asks for a packet, one packet at a time, so a Peer that is not
+// asked to read applies backpressure like a peer that stopped reading. Its
+// reader goroutine starts at the first read and exits when the connection
+// ends or Close is called, which Close waits for. A read that a deadline
+// cut short stays in flight: its packet is the next one returned. A Peer is
+// safe for use by one goroutine at a time.
 type Peer struct {
 	conn    net.Conn
 	version codec.Version
@@ -63,6 +66,8 @@ type Peer struct {
 	maxSize int
 
 	startOnce sync.Once
+	want      chan struct{} // asks the reader goroutine for one packet
+	asked     bool          // a packet was asked for and not yet taken
 	in        chan event
 	quit      chan struct{}
 	readerWG  sync.WaitGroup
@@ -83,7 +88,7 @@ type Peer struct {
 // role; codec.RoleAny skips them.
 func NewPeer(conn net.Conn, v codec.Version, remote codec.Role) *Peer {
 	return &Peer{conn: conn, version: v, remote: remote, maxSize: MaxPacketSize,
-		in: make(chan event, 256), quit: make(chan struct{})}
+		want: make(chan struct{}), in: make(chan event, 1), quit: make(chan struct{})}
 }
 
 // Version returns the protocol version the Peer speaks.
@@ -135,15 +140,20 @@ func (p *Peer) start() {
 	})
 }
 
-// read is the reader goroutine. It exits when the connection returns an
-// error (the remote side closed it, or Close closed it), after handing
-// over the end event, or when Close is called while it waits to hand one
-// over.
+// read is the reader goroutine: it reads one packet each time it is asked.
+// It exits when the connection returns an error (the remote side closed
+// it, or Close closed it) after handing over the end event, or when Close
+// is called while it waits.
 func (p *Peer) read() {
 	defer p.readerWG.Done()
 	r := codec.NewReader(p.conn, p.maxSize)
 	dec := codec.Decoder{Version: p.version, From: p.remote}
 	for {
+		select {
+		case <-p.want:
+		case <-p.quit:
+			return
+		}
 		_, b, err := r.Next()
 		var ev event
 		if err != nil {
@@ -184,6 +194,15 @@ func (p *Peer) next(ctx context.Context, until time.Time) (ev event, ok bool, er
 		return event{end: true, err: p.endErr}, true, nil
 	}
 	p.start()
+	if !p.asked {
+		select {
+		case p.want <- struct{}{}:
+			p.asked = true
+		case <-p.quit:
+			p.ended, p.endErr = true, fmt.Errorf("%w: the Peer was closed", ErrClosed)
+			return event{end: true, err: p.endErr}, true, nil
+		}
+	}
 	var timer <-chan time.Time
 	if !until.IsZero() {
 		t := time.NewTimer(time.Until(until))
@@ -192,6 +211,7 @@ func (p *Peer) next(ctx context.Context, until time.Time) (ev event, ok bool, er
 	}
 	select {
 	case ev = <-p.in:
+		p.asked = false
 	case <-ctx.Done():
 		return event{}, false, ctx.Err()
 	case <-timer:
