@@ -52,7 +52,7 @@ func (h *hosts) dial(ctx context.Context, network, addr string) (net.Conn, error
 		return nil, &net.OpError{Op: "dial", Net: network, Err: syscall.ECONNREFUSED}
 	}
 	c, s := transport.Pipe()
-	h.conns <- hostConn{addr: addr, at: time.Now(), p: &peer{t: h.t, v: h.v, conn: s, r: codec.NewReader(s, 0), d: codec.Decoder{Version: h.v, From: codec.RoleClient}}}
+	h.conns <- hostConn{addr: addr, at: time.Now(), p: newPeer(h.t, h.v, s)}
 	return c, nil
 }
 

@@ -7,21 +7,24 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
-	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/zmqtt/zmqtt-go/codec"
+	"github.com/zmqtt/zmqtt-go/conformance"
 	"github.com/zmqtt/zmqtt-go/transport"
 )
 
 // peer is a scripted broker on the far end of an in-memory pipe: tests say
-// what it must receive and what it sends, packet by packet.
+// what it must receive and what it sends, packet by packet. It is a thin
+// layer over conformance.Peer (the script kit) that fails the test on the
+// kit's *conformance.Failure, which says what was expected and what came.
 type peer struct {
 	t    *testing.T
 	v    codec.Version
 	conn net.Conn
-	r    *codec.Reader
-	d    codec.Decoder
+	cp   *conformance.Peer
 }
+
+// peerTimeout bounds each wait of the scripted broker.
+const peerTimeout = 30 * time.Second
 
 // network hands out one pipe per dial; the test takes the broker's ends
 // from conns.
@@ -43,8 +46,15 @@ func (n *network) dial(ctx context.Context) (net.Conn, error) {
 	default:
 	}
 	c, s := transport.Pipe()
-	n.conns <- &peer{t: n.t, v: n.v, conn: s, r: codec.NewReader(s, 0), d: codec.Decoder{Version: n.v, From: codec.RoleClient}}
+	n.conns <- newPeer(n.t, n.v, s)
 	return c, nil
+}
+
+// newPeer wraps the broker's end of a pipe.
+func newPeer(t *testing.T, v codec.Version, s net.Conn) *peer {
+	cp := conformance.NewPeer(s, v, codec.RoleClient)
+	t.Cleanup(func() { cp.Close() }) // stops the kit's reader goroutine
+	return &peer{t: t, v: v, conn: s, cp: cp}
 }
 
 // accept waits for the client's next connection.
@@ -53,35 +63,38 @@ func (n *network) accept() *peer {
 	select {
 	case p := <-n.conns:
 		return p
-	case <-time.After(time.Hour):
+	case <-time.After(peerTimeout):
 		n.t.Fatal("the client did not dial")
 		return nil
 	}
 }
 
-var pktOpts = cmp.Options{cmpopts.EquateEmpty(), cmpopts.IgnoreFields(codec.Properties{}, "Present")}
+func (p *peer) ctx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), peerTimeout)
+}
 
 // recv reads the next packet the client sent.
 func (p *peer) recv() codec.Packet {
 	p.t.Helper()
-	p.conn.SetReadDeadline(time.Now().Add(time.Hour))
-	_, b, err := p.r.Next()
+	ctx, cancel := p.ctx()
+	defer cancel()
+	pk, err := p.cp.Next(ctx)
 	if err != nil {
 		p.t.Fatalf("broker read: %v", err)
 	}
-	pk, _, err := p.d.Decode(b)
-	if err != nil {
-		p.t.Fatalf("client sent an invalid packet % x: %v", b, err)
-	}
-	return codec.Clone(pk)
+	return pk
 }
 
-// expect checks the client's next packet.
+// expect checks the client's next packet: every field, as
+// conformance.Expect compares them.
 func (p *peer) expect(want codec.Packet) codec.Packet {
 	p.t.Helper()
-	got := p.recv()
-	if diff := cmp.Diff(want, got, pktOpts); diff != "" {
-		p.t.Fatalf("client sent (-want +got):\n%s", diff)
+	ctx, cancel := p.ctx()
+	defer cancel()
+	var got codec.Packet
+	keep := conformance.Satisfy(func(pk codec.Packet) string { got = pk; return "" })
+	if err := p.cp.Run(ctx, conformance.Expect(want, keep)); err != nil {
+		p.t.Fatalf("client sent the wrong packet: %v", err)
 	}
 	return got
 }
@@ -89,6 +102,8 @@ func (p *peer) expect(want codec.Packet) codec.Packet {
 // send writes packets to the client.
 func (p *peer) send(pkts ...codec.Packet) {
 	p.t.Helper()
+	ctx, cancel := p.ctx()
+	defer cancel()
 	var b []byte
 	for _, pk := range pkts {
 		var err error
@@ -96,7 +111,7 @@ func (p *peer) send(pkts ...codec.Packet) {
 			p.t.Fatalf("encode %v: %v", pk, err)
 		}
 	}
-	if _, err := p.conn.Write(b); err != nil {
+	if err := p.cp.Run(ctx, conformance.SendBytes(b)); err != nil {
 		p.t.Fatalf("broker write: %v", err)
 	}
 }
@@ -115,30 +130,23 @@ func (p *peer) handshake(ack *codec.Connack) *codec.Connect {
 	return c
 }
 
-// closed checks that the client closed the connection (the read ends).
+// closed checks that the client closed the connection without sending
+// anything more (a DISCONNECT included).
 func (p *peer) closed() {
 	p.t.Helper()
-	p.conn.SetReadDeadline(time.Now().Add(time.Hour))
-	if _, _, err := p.r.Next(); err == nil {
-		p.t.Fatal("the client sent a packet; want the connection closed")
+	ctx, cancel := p.ctx()
+	defer cancel()
+	if pk, err := p.cp.Next(ctx); !errors.Is(err, conformance.ErrClosed) {
+		p.t.Fatalf("got %v, %v; want the connection closed", pk, err)
 	}
 }
 
 // quietFor checks that the client sends nothing for d.
 func (p *peer) quietFor(d time.Duration) {
 	p.t.Helper()
-	p.conn.SetReadDeadline(time.Now().Add(d))
-	_, b, err := p.r.Next()
-	if err == nil {
-		p.t.Fatalf("client sent % x while it should be quiet", b)
+	ctx, cancel := p.ctx()
+	defer cancel()
+	if err := p.cp.Run(ctx, conformance.ExpectNothing(d)); err != nil {
+		p.t.Fatalf("the client should be quiet: %v", err)
 	}
-	if !errors.Is(err, context.DeadlineExceeded) && !isTimeout(err) {
-		p.t.Fatalf("broker read: %v", err)
-	}
-	p.r = codec.NewReader(p.conn, 0) // the timed-out reader is sticky
-}
-
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
 }

@@ -5,13 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
 	"github.com/zmqtt/zmqtt-go/codec"
+	"github.com/zmqtt/zmqtt-go/conformance"
 )
 
 // Nothing received is lost: a QoS 1/2 message of a resumed session that
@@ -175,8 +176,8 @@ func (a *ackReader) expect(want codec.Packet) {
 	if a.setAside(got) {
 		got = a.p.recv()
 	}
-	if diff := cmp.Diff(want, got, pktOpts); diff != "" {
-		a.p.t.Fatalf("client sent (-want +got):\n%s", diff)
+	if diff := conformance.Diff(want, got); diff != nil {
+		a.p.t.Fatalf("client sent %v: %s", got, strings.Join(diff, "; "))
 	}
 }
 
@@ -184,22 +185,17 @@ func (a *ackReader) expect(want codec.Packet) {
 // d.
 func (a *ackReader) quietFor(d time.Duration) {
 	a.p.t.Helper()
-	end := time.Now().Add(d)
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
 	for {
-		a.p.conn.SetReadDeadline(end)
-		_, b, err := a.p.r.Next()
+		pk, err := a.p.cp.Next(ctx)
 		if err != nil {
-			if !errors.Is(err, context.DeadlineExceeded) && !isTimeout(err) {
+			if !errors.Is(err, context.DeadlineExceeded) {
 				a.p.t.Fatalf("broker read: %v", err)
 			}
-			a.p.r = codec.NewReader(a.p.conn, 0) // the timed-out reader is sticky
 			return
 		}
-		pk, _, err := a.p.d.Decode(b)
-		if err != nil {
-			a.p.t.Fatalf("client sent an invalid packet % x: %v", b, err)
-		}
-		if pk = codec.Clone(pk); !a.setAside(pk) {
+		if !a.setAside(pk) {
 			a.p.t.Fatalf("client sent %v while it should be quiet", pk)
 		}
 	}

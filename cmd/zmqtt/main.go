@@ -12,6 +12,7 @@
 //	zmqtt bench [-pubs N] [-subs N] [-count N] [-size B] [-q QoS]
 //	zmqtt demo
 //	zmqtt fuzz  --url mqtt://host:port [-V 311|5] [--duration D] [--seed N] [--out DIR]
+//	zmqtt conform --url mqtt://host:port [-V 311|5] [--json] [--only REGEX]
 //
 // Connection options of every command: -h host, -p port, -L/--url URL,
 // --unix path, -i id, -I id-prefix, -u user, -P password, -k keep alive,
@@ -62,6 +63,7 @@ commands:
   bench  measure publish/subscribe throughput and latency
   demo   start a private Mosquitto and show the SDK at work
   fuzz   fuzz a broker with valid flows and mutated packets; --replay a finding
+  conform  check a broker against the MQTT specification, one line per check
 
 pub and sub take the options of mosquitto_pub and mosquitto_sub.
 run "zmqtt <command> --help" for the options of a command.
@@ -118,6 +120,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = cmdDemo(ctx, args[1:], e)
 	case "fuzz":
 		err = cmdFuzz(ctx, args[1:], e.stdout, e.stderr)
+	case "conform":
+		err = cmdConform(ctx, args[1:], e.stdout, e.stderr)
 	case "help", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

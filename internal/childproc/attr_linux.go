@@ -11,3 +11,10 @@ import "syscall"
 func Attr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 }
+
+// GroupAttr is Attr with a process group of its own, for a child that
+// starts children of its own (RabbitMQ's start script runs the Erlang VM):
+// the whole group is signalled through the negative process id.
+func GroupAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+}

@@ -8,3 +8,6 @@ import "syscall"
 // (Pdeathsig). Elsewhere a broker whose test process was killed keeps
 // running until it is stopped by hand.
 func Attr() *syscall.SysProcAttr { return nil }
+
+// GroupAttr gives the child a process group of its own.
+func GroupAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setpgid: true} }
