@@ -221,7 +221,7 @@ func genPacketOf(t *rapid.T, cfg genConfig, typ codec.Type) codec.Packet {
 			Props:      genProps(t, cfg, propsConnect, 0),
 		}
 		if !v5 && p.ClientID == "" {
-			p.CleanStart = true // [MQTT-3.1.3-7]
+			p.CleanStart = true // an empty client identifier needs it on 3.1.1 [§3.1.3.1]
 		}
 		if p.Props.Has(codec.PropAuthenticationData) {
 			withAuthMethod(&p.Props) // [§3.1.2.11.10]
