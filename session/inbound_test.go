@@ -2,6 +2,7 @@ package session
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -321,6 +322,33 @@ func TestClientDisconnect(t *testing.T) {
 	if err := h.s.Disconnect(h.now, 0, nil); !errors.Is(err, ErrNotConnected) {
 		t.Fatal(err)
 	}
+	t.Run("MQTT-3.14.2-3/properties-above-maximum-packet-size", func(t *testing.T) {
+		// [MQTT-3.14.2-4]: the Reason String and User Properties are left
+		// out rather than exceed the server's Maximum Packet Size; the
+		// reason code and the other properties stay.
+		h := connected(t, Config{SessionExpiry: 10}, &codec.Connack{Props: codec.Properties{MaximumPacketSize: 32}})
+		p := &codec.Properties{SessionExpiry: 5, ReasonString: strings.Repeat("r", 40),
+			User: []codec.UserProperty{{Key: "k", Value: "v"}}}
+		if err := h.s.Disconnect(h.now, codec.ReasonDisconnectWithWill, p); err != nil {
+			t.Fatal(err)
+		}
+		got := h.sent()
+		d, ok := got[0].(*codec.Disconnect)
+		if len(got) != 1 || !ok || d.ReasonCode != codec.ReasonDisconnectWithWill || d.Props.SessionExpiry != 5 ||
+			d.Props.ReasonString != "" || len(d.Props.User) != 0 {
+			t.Fatalf("sent %+v, want DISCONNECT 0x04 with session expiry 5 and nothing else", got)
+		}
+		if n := d.Size(codec.V5); n > 32 {
+			t.Fatalf("DISCONNECT of %d bytes above the server's maximum of 32", n)
+		}
+		if p.ReasonString == "" || len(p.User) != 1 {
+			t.Fatal("Disconnect changed the caller's properties")
+		}
+		// Within the maximum, they are sent.
+		h = connected(t, Config{}, &codec.Connack{Props: codec.Properties{MaximumPacketSize: 64}})
+		h.s.Disconnect(h.now, 0, &codec.Properties{ReasonString: "bye", User: []codec.UserProperty{{Key: "k", Value: "v"}}})
+		h.expect(&codec.Disconnect{Props: codec.Properties{ReasonString: "bye", User: []codec.UserProperty{{Key: "k", Value: "v"}}}})
+	})
 	t.Run("MQTT-3.14.2-2/session-expiry-from-zero", func(t *testing.T) {
 		h := connected(t, Config{}, nil)
 		p := &codec.Properties{SessionExpiry: 60}
