@@ -30,6 +30,7 @@ func inPub(topic string, qos codec.QoS, id uint16, payload string) *codec.Publis
 	return &codec.Publish{Topic: topic, QoS: qos, PacketID: id, Payload: []byte(payload)}
 }
 
+// TestInboundQoS0: a QoS 0 message is answered with nothing [MQTT-3.3.4-1].
 func TestInboundQoS0(t *testing.T) {
 	h := connected(t, Config{}, nil)
 	subscribed(t, h, 7, "a/+", 0)
@@ -44,34 +45,50 @@ func TestInboundQoS0(t *testing.T) {
 	wantKinds(t, evs, EventUnrouted)
 }
 
+// TestInboundQoS1: a QoS 1 message is answered with PUBACK [MQTT-3.3.4-1]
+// carrying its packet identifier [MQTT-2.3.1-6] (3.1.1) [MQTT-2.2.1-5] (5.0)
+// once the application took ownership (its Ack) [MQTT-4.3.2-4] (5.0)
+// [MQTT-4.3.2-2] (3.1.1); the PUBACK carries no Reason String or User
+// Property, so it never grows for them [MQTT-3.4.2-2] [MQTT-3.4.2-3]. After
+// the PUBACK the same identifier starts a new message, DUP or not
+// [MQTT-4.3.2-5] (5.0). A repeat before the Ack is not delivered twice (the
+// session's choice: the first copy is still with the application).
 func TestInboundQoS1(t *testing.T) {
-	h := connected(t, Config{}, nil)
-	subscribed(t, h, 1, "#", 1)
-	evs := h.feed(inPub("t", 1, 5, "x"))
-	wantKinds(t, evs, EventMessage)
-	ack := evs[0].Message.Ack
-	h.expectNothing() // the PUBACK waits for Ack: the message is not queued yet
-	t.Run("MQTT-4.3.3-10/duplicate-before-ack-not-delivered", func(t *testing.T) {
-		dup := inPub("t", 1, 5, "x")
-		dup.Dup = true
-		if evs := h.feed(dup); len(evs) != 0 {
-			t.Fatalf("duplicate delivered: %v", evs)
-		}
-	})
-	t.Run("MQTT-4.3.2-4/ack-sends-puback", func(t *testing.T) {
-		if err := h.s.Ack(h.now, ack); err != nil {
-			t.Fatal(err)
-		}
-		h.expect(&codec.Puback{PacketID: 5})
-		h.s.Ack(h.now, ack) // idempotent
-		h.expectNothing()
-	})
-	t.Run("redelivery-after-ack-is-a-new-message", func(t *testing.T) {
-		evs := h.feed(inPub("t", 1, 5, "y"))
-		wantKinds(t, evs, EventMessage)
-	})
+	for _, v := range []codec.Version{codec.V311, codec.V5} {
+		t.Run(v.String(), func(t *testing.T) {
+			h := connected(t, Config{Version: v, ClientID: "c"}, nil)
+			subscribed(t, h, 1, "#", 1)
+			evs := h.feed(inPub("t", 1, 5, "x"))
+			wantKinds(t, evs, EventMessage)
+			ack := evs[0].Message.Ack
+			h.expectNothing() // the PUBACK waits for Ack: the message is not queued yet
+			dup := inPub("t", 1, 5, "x")
+			dup.Dup = true
+			if evs := h.feed(dup); len(evs) != 0 {
+				t.Fatalf("duplicate before the Ack delivered: %v", evs)
+			}
+			if err := h.s.Ack(h.now, ack); err != nil {
+				t.Fatal(err)
+			}
+			h.expect(&codec.Puback{PacketID: 5})
+			h.s.Ack(h.now, ack) // idempotent
+			h.expectNothing()
+			// After the PUBACK: a new message, even with DUP set.
+			evs = h.feed(dup)
+			wantKinds(t, evs, EventMessage)
+		})
+	}
 }
 
+// TestInboundQoS2: a QoS 2 message is answered with PUBREC [MQTT-3.3.4-1]
+// carrying its identifier [MQTT-2.3.1-6] (3.1.1) [MQTT-2.2.1-5] (5.0) once
+// the application took ownership [MQTT-4.3.3-8] (5.0) [MQTT-4.3.3-2]
+// (3.1.1); repeats before the PUBREL get the PUBREC again and are not
+// delivered [MQTT-4.3.3-10] (5.0); the PUBREL gets a PUBCOMP with the same
+// identifier [MQTT-4.3.3-11] (5.0), after which the identifier starts a new
+// message [MQTT-4.3.3-12] (5.0). The acknowledgements carry no Reason String
+// or User Property [MQTT-3.5.2-2] [MQTT-3.5.2-3] [MQTT-3.7.2-2]
+// [MQTT-3.7.2-3].
 func TestInboundQoS2(t *testing.T) {
 	for _, v := range []codec.Version{codec.V311, codec.V5} {
 		t.Run(v.String(), func(t *testing.T) {
@@ -94,6 +111,9 @@ func TestInboundQoS2(t *testing.T) {
 			h.expect(&codec.Pubrec{PacketID: 9})
 			h.feed(&codec.Pubrel{PacketID: 9})
 			h.expect(&codec.Pubcomp{PacketID: 9})
+			if evs := h.feed(inPub("t", 2, 9, "next")); len(evs) != 1 || string(evs[0].Message.Payload) != "next" {
+				t.Fatalf("identifier 9 after PUBCOMP: events %+v, want a new message", evs)
+			}
 			t.Run("MQTT-4.3.3-11/unknown-pubrel", func(t *testing.T) {
 				h.feed(&codec.Pubrel{PacketID: 10})
 				want := &codec.Pubcomp{PacketID: 10}
@@ -179,7 +199,18 @@ func TestTopicAliasInbound(t *testing.T) {
 	if evs[0].Message.Topic != "long/topic" {
 		t.Fatalf("alias not resolved: %+v", evs[0].Message)
 	}
-	t.Run("MQTT-3.3.2-9/alias-above-maximum", func(t *testing.T) {
+	// Every alias from 1 to our maximum is accepted [MQTT-3.3.2-10].
+	p = inPub("other/topic", 0, 0, "3")
+	p.Props.TopicAlias = 2
+	if evs = h.feed(p); len(evs) != 1 || evs[0].Message.Topic != "other/topic" {
+		t.Fatalf("alias 2 (the maximum): %+v", evs)
+	}
+	p = inPub("", 0, 0, "4")
+	p.Props.TopicAlias = 2
+	if evs = h.feed(p); len(evs) != 1 || evs[0].Message.Topic != "other/topic" {
+		t.Fatalf("alias 2 not resolved: %+v", evs)
+	}
+	t.Run("MQTT-3.3.2-11/alias-above-maximum", func(t *testing.T) {
 		p := inPub("x", 0, 0, "")
 		p.Props.TopicAlias = 3
 		e := closedWith(t, h.feed(p), ErrProtocol)
@@ -238,7 +269,7 @@ func TestKeepAlive(t *testing.T) {
 	}
 	h.advance(6 * time.Second)
 	h.expectNothing()
-	mustPublish(t, h, pub("a", 0, "")) // sending resets the send timer [MQTT-3.1.2-23]
+	mustPublish(t, h, pub("a", 0, "")) // sending resets the send timer [MQTT-3.1.2-23] (3.1.1) [MQTT-3.1.2-20] (5.0)
 	h.sent()
 	// ... but not the receive timer: the server has been quiet for 10 s.
 	if d := h.s.Deadline(); !d.Equal(epoch.Add(10 * time.Second)) {
@@ -278,7 +309,7 @@ func TestServerKeepAliveOverrides(t *testing.T) {
 	ack := &codec.Connack{Props: codec.Properties{ServerKeepAlive: 5}}
 	h := connected(t, Config{KeepAlive: time.Minute}, ack)
 	h.advance(5 * time.Second)
-	h.expect(&codec.Pingreq{}) // [MQTT-3.2.2-21]: the server's value, not ours
+	h.expect(&codec.Pingreq{}) // [MQTT-3.2.2-21] [MQTT-3.1.2-21] (5.0): the server's value, not ours
 }
 
 func TestPingRTT(t *testing.T) {
@@ -301,6 +332,8 @@ func TestPingRTT(t *testing.T) {
 	}
 }
 
+// TestServerDisconnect: a DISCONNECT from the server ends the connection,
+// the session sending nothing more [MQTT-4.13.2-1].
 func TestServerDisconnect(t *testing.T) {
 	h := connected(t, Config{}, nil)
 	evs := h.feed(&codec.Disconnect{ReasonCode: codec.ReasonServerShuttingDown, Props: codec.Properties{ReasonString: "bye"}})
@@ -312,15 +345,34 @@ func TestServerDisconnect(t *testing.T) {
 	h.expectNothing()
 }
 
+// TestClientDisconnect: after its DISCONNECT the session sends nothing more
+// on that connection, whatever is published or however long it waits
+// [MQTT-3.14.4-2] (3.1.1) [MQTT-3.14.4-1] (5.0), and ends it with
+// EventClosed, on which the I/O loop closes the network connection
+// [MQTT-3.14.4-1] (3.1.1) [MQTT-3.14.4-2] (5.0).
 func TestClientDisconnect(t *testing.T) {
-	h := connected(t, Config{}, nil)
-	if err := h.s.Disconnect(h.now, codec.ReasonDisconnectWithWill, nil); err != nil {
-		t.Fatal(err)
-	}
-	h.expect(&codec.Disconnect{ReasonCode: codec.ReasonDisconnectWithWill})
-	closedWith(t, h.events(), nil)
-	if err := h.s.Disconnect(h.now, 0, nil); !errors.Is(err, ErrNotConnected) {
-		t.Fatal(err)
+	for _, v := range []codec.Version{codec.V311, codec.V5} {
+		t.Run(v.String(), func(t *testing.T) {
+			h := connected(t, Config{Version: v, ClientID: "c", KeepAlive: 10 * time.Second}, nil)
+			want := &codec.Disconnect{}
+			if v == codec.V5 {
+				want.ReasonCode = codec.ReasonDisconnectWithWill
+			}
+			if err := h.s.Disconnect(h.now, want.ReasonCode, nil); err != nil {
+				t.Fatal(err)
+			}
+			h.expect(want)
+			closedWith(t, h.events(), nil)
+			if h.s.Connected() {
+				t.Fatal("connected after Disconnect")
+			}
+			mustPublish(t, h, pub("a", 1, "after"))
+			h.advance(time.Minute)
+			h.expectNothing()
+			if err := h.s.Disconnect(h.now, 0, nil); !errors.Is(err, ErrNotConnected) {
+				t.Fatal(err)
+			}
+		})
 	}
 	t.Run("MQTT-3.14.2-3/properties-above-maximum-packet-size", func(t *testing.T) {
 		// [MQTT-3.14.2-4]: the Reason String and User Properties are left
