@@ -20,7 +20,9 @@ import (
 // at its PUBREC with a PUBREL of the same identifier [MQTT-4.3.3-4]
 // [MQTT-2.3.1-6] (3.1.1) [MQTT-2.2.1-5] (5.0), whose PUBLISH is not sent
 // again [MQTT-4.3.3-6] (5.0), and is done only at its PUBCOMP. In 3.1.1
-// [MQTT-4.3.2-1] and [MQTT-4.3.3-1] are the sender's whole flows.
+// [MQTT-4.3.2-1] and [MQTT-4.3.3-1] are the sender's whole flows. The
+// PUBREL carries no Reason String or User Property, so it never grows for
+// them [MQTT-3.6.2-2] [MQTT-3.6.2-3].
 func TestPublishFlows(t *testing.T) {
 	for _, v := range []codec.Version{codec.V311, codec.V5} {
 		t.Run(v.String(), func(t *testing.T) {

@@ -82,8 +82,8 @@ func TestInboundQoS1(t *testing.T) {
 
 // TestInboundQoS2: a QoS 2 message is answered with PUBREC [MQTT-3.3.4-1]
 // carrying its identifier [MQTT-2.3.1-6] (3.1.1) [MQTT-2.2.1-5] (5.0) once
-// the application took ownership [MQTT-4.3.3-8] (5.0) [MQTT-4.3.3-2]
-// (3.1.1); repeats before the PUBREL get the PUBREC again and are not
+// the application took ownership [MQTT-4.3.3-8] (5.0)
+// [MQTT-4.3.3-2] (3.1.1); repeats before the PUBREL get the PUBREC again and are not
 // delivered [MQTT-4.3.3-10] (5.0); the PUBREL gets a PUBCOMP with the same
 // identifier [MQTT-4.3.3-11] (5.0), after which the identifier starts a new
 // message [MQTT-4.3.3-12] (5.0). The acknowledgements carry no Reason String
