@@ -227,6 +227,10 @@ func TestTopicAliasInbound(t *testing.T) {
 	})
 }
 
+// TestTopicAliasOutbound: with OutboundAliases the session gives topics
+// aliases from 1 to the server's Topic Alias Maximum and never above it
+// [MQTT-3.2.2-17] [MQTT-3.3.2-9], and none when the server gave no maximum
+// [MQTT-3.2.2-18]; aliases start over on each connection [MQTT-3.3.2-7].
 func TestTopicAliasOutbound(t *testing.T) {
 	h := connected(t, Config{OutboundAliases: true}, &codec.Connack{Props: codec.Properties{TopicAliasMaximum: 2}})
 	for _, topic := range []string{"a", "a", "b", "c", "a"} {
@@ -259,6 +263,17 @@ func TestTopicAliasOutbound(t *testing.T) {
 	mustPublish(t, h, pub("c", 0, ""))
 	if p := h.sent()[0].(*codec.Publish); p.Topic != "c" || p.Props.TopicAlias != 1 {
 		t.Fatalf("after reconnect: %v", p)
+	}
+	// A server that gives no Topic Alias Maximum gets no alias.
+	h.s.ConnectionLost(h.now, nil)
+	h.events()
+	h.connect(&codec.Connack{SessionPresent: true})
+	mustPublish(t, h, pub("c", 0, ""))
+	mustPublish(t, h, pub("c", 0, ""))
+	for _, p := range h.sent() {
+		if p := p.(*codec.Publish); p.Topic != "c" || p.Props.Has(codec.PropTopicAlias) {
+			t.Fatalf("without a Topic Alias Maximum the session sent %v", p)
+		}
 	}
 }
 

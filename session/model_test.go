@@ -17,7 +17,7 @@ package session
 //     [MQTT-3.3.2-9] [MQTT-3.3.2-12];
 //   - the CONNACK's capabilities: no new PUBLISH above its Maximum QoS
 //     [MQTT-3.2.2-11] or with retain when Retain Available is 0
-//     [MQTT-3.2.2-14], no SUBSCRIBE with wildcards [MQTT-3.2.2-18], a
+//     [MQTT-3.2.2-14], no SUBSCRIBE with wildcards [§3.2.2.3.11], a
 //     Subscription Identifier or a shared filter the server said it lacks;
 //     Publish and Subscribe refuse them with *UnsupportedError, and a queued
 //     publish that a later CONNACK rules out fails with it in EventPublished.
@@ -647,7 +647,7 @@ func (m *model) subscribeRefusal(filter string, withID bool) string {
 	}
 	switch {
 	case !m.wildcards && strings.ContainsAny(inner, "+#"):
-		return "the server has no wildcard subscriptions [MQTT-3.2.2-18]"
+		return "the server has no wildcard subscriptions (Wildcard Subscription Available 0)"
 	case withID && !m.subIDsOK:
 		return "the server has no subscription identifiers (Subscription Identifiers Available 0)"
 	case shared && !m.sharedOK:
