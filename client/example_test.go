@@ -7,20 +7,20 @@ import (
 	"time"
 
 	"github.com/zmqtt/zmqtt-go/client"
-	"github.com/zmqtt/zmqtt-go/internal/brokertest"
+	"github.com/zmqtt/zmqtt-go/mqtttest"
 )
 
-// exampleBroker starts a private Mosquitto for the examples and returns
-// its URL (in your code: "mqtt://broker.example:1883" or similar) and a
-// function that stops it.
+// exampleBroker starts a private Mosquitto for the examples (package
+// mqtttest) and returns its URL (in your code: "mqtt://broker.example:1883"
+// or similar) and a function that stops it.
 func exampleBroker() (string, func()) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	b, err := brokertest.Launch(ctx, brokertest.Config{})
+	b, err := mqtttest.Launch(ctx)
 	if err != nil {
-		log.Fatal(err)
+		log.Fatal(err) // says how to install mosquitto when it is missing
 	}
-	return b.URL(brokertest.MQTT), func() { b.Close() }
+	return b.URL(mqtttest.TCP), func() { b.Close() }
 }
 
 // Connect, subscribe, publish at QoS 1 and read the message back: the

@@ -8,22 +8,23 @@ import (
 	"time"
 
 	"github.com/zmqtt/zmqtt-go/client"
-	"github.com/zmqtt/zmqtt-go/internal/brokertest"
+	"github.com/zmqtt/zmqtt-go/mqtttest"
 	"github.com/zmqtt/zmqtt-go/reqresp"
 )
 
 // A responder that upper-cases its requests and a requester that asks it
 // once, over MQTT 5.0 request/response.
 func Example() {
-	// A private Mosquitto for the example; in your code, your broker's URL.
+	// A private Mosquitto for the example (package mqtttest); in your code,
+	// your broker's URL.
 	bctx, bcancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer bcancel()
-	b, err := brokertest.Launch(bctx, brokertest.Config{})
+	b, err := mqtttest.Launch(bctx)
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer b.Close()
-	url := b.URL(brokertest.MQTT)
+	url := b.URL(mqtttest.TCP)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

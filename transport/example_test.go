@@ -7,23 +7,24 @@ import (
 	"time"
 
 	"github.com/zmqtt/zmqtt-go/codec"
-	"github.com/zmqtt/zmqtt-go/internal/brokertest"
+	"github.com/zmqtt/zmqtt-go/mqtttest"
 	"github.com/zmqtt/zmqtt-go/transport"
 )
 
 // Dial a broker over TLS and speak MQTT with the codec directly: a CONNECT
-// and its CONNACK. (The broker here is a private Mosquitto with a test CA;
-// with a public broker, leave TLSConfig nil to use the system roots.)
+// and its CONNACK. (The broker here is a private Mosquitto from package
+// mqtttest, with a CA of its own; with a public broker, leave TLSConfig nil
+// to use the system roots.)
 func ExampleDial() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	b, err := brokertest.Launch(ctx, brokertest.Config{})
+	b, err := mqtttest.Launch(ctx)
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer b.Close()
 
-	conn, err := transport.Dial(ctx, b.URL(brokertest.MQTTS), &transport.Options{TLSConfig: b.TLSConfig()})
+	conn, err := transport.Dial(ctx, b.URL(mqtttest.TLS), &transport.Options{TLSConfig: b.TLSConfig()})
 	if err != nil {
 		log.Fatal(err) // a *transport.ConnError: which step failed, and why
 	}

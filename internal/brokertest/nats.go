@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/zmqtt/zmqtt-go/internal/childproc"
 )
 
 // NATSInstallHint is the advice given when nats-server cannot be found.
@@ -61,7 +63,7 @@ type natsNode struct {
 // NATSBinary returns the path of the nats-server binary, or
 // ErrNATSNotInstalled.
 func NATSBinary() (string, error) {
-	return findBinary("nats-server", ErrNATSNotInstalled,
+	return childproc.Find("nats-server", ErrNATSNotInstalled,
 		"/usr/sbin/nats-server", "/usr/local/bin/nats-server", "/opt/homebrew/bin/nats-server")
 }
 
@@ -271,7 +273,7 @@ func (nd *natsNode) start(bin string) error {
 	}
 	cmd := exec.Command(bin, "-c", nd.conf)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = childAttr()
+	cmd.SysProcAttr = childproc.Attr()
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return fmt.Errorf("starting %s: %w", bin, err)

@@ -1,4 +1,4 @@
-package brokertest
+package mqtttest
 
 import (
 	"crypto/ecdsa"
