@@ -10,7 +10,7 @@ STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # older, 1.26); `make test-next` fetches it from the module proxy.
 GO_NEXT   ?= go1.27.3
 
-.PHONY: all test test-next vet arch lint fuzz bench demo
+.PHONY: all test test-next vet arch ledger lint fuzz bench demo
 
 all: test
 
@@ -33,6 +33,14 @@ vet:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go') 2>/dev/null | grep -v '^testdata/'); \
 	if [ -n "$$out" ]; then echo "gofmt: unformatted files:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+
+## ledger: write CONFORMANCE.md, the ledger of the MQTT normative statements
+## and the tests that cite them (internal/ledger). Its test, part of `make
+## test`, fails when the file is out of date, when a citation names no
+## statement, or when a statement that binds the client has neither a test
+## nor a reason in testdata/spec/untestable.tsv.
+ledger:
+	$(GO) run ./internal/ledger/cmd/ledger
 
 ## lint: staticcheck over the SDK and the bench module (fetched through the
 ## module proxy; not part of test, so that CI does not depend on it).

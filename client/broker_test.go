@@ -133,7 +133,10 @@ func next(t *testing.T, ctx context.Context, s *client.Subscription) client.Mess
 }
 
 // TestBrokerPubSubEveryQoS publishes and receives at QoS 0, 1 and 2 over
-// each transport and version.
+// each transport and version: the client needs nothing beyond the
+// specification to work with a conformant server [MQTT-7.0.0-2] (3.1.1), and
+// runs over ordered, lossless byte streams (TCP, TLS, WebSocket)
+// [MQTT-7.1.2-1] (3.1.1) [MQTT-4.2.0-1] (5.0).
 func TestBrokerPubSubEveryQoS(t *testing.T) {
 	b := brokertest.Start(t)
 	for _, ep := range endpoints(b) {
@@ -179,12 +182,14 @@ func TestBrokerRetained(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			// [MQTT-3.3.1-9]: a retained message sent because of a new
-			// subscription has RETAIN set.
+			// [MQTT-3.3.1-6] (3.1.1) [MQTT-3.3.1-8] (3.1.1) [MQTT-3.3.1-9] (5.0):
+			// a retained message is sent because of a new subscription,
+			// with RETAIN set.
 			if m := next(t, ctx, s); !m.Retain || string(m.Payload) != "kept" {
 				t.Fatalf("retained message: %q retain %v", m.Payload, m.Retain)
 			}
-			// [MQTT-3.3.1-10]: an empty retained payload clears it; a later
+			// [MQTT-3.3.1-10] (3.1.1) [MQTT-3.3.1-6] (5.0): an empty retained
+			// payload clears it; a later
 			// subscriber gets nothing retained, so the first message it
 			// sees is the live marker.
 			if err := pub.Publish(ctx, topic, nil, client.AtLeastOnce, true); err != nil {

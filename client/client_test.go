@@ -71,6 +71,9 @@ func disconnect5(t *testing.T, c *Client5, p *peer) {
 	}
 }
 
+// TestConnectAndDisconnect: a 5.0 connection from CONNECT to DISCONNECT;
+// after its DISCONNECT the client sends nothing more and closes the network
+// connection [MQTT-3.14.4-1] (5.0) [MQTT-3.14.4-2] (5.0).
 func TestConnectAndDisconnect(t *testing.T) {
 	run(t, func(t *testing.T) {
 		c, n := newTest5(t, Config5{Config: Config{ClientID: "dev-1", KeepAlive: 30 * time.Second, Username: "u", Password: []byte("pw")},

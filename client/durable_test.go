@@ -32,7 +32,7 @@ const (
 // 500 QoS 1 and 500 QoS 2 messages with PublishAsync while the broker is
 // down, waits for each handle's Accepted, and is killed with SIGKILL. A new
 // process on the same Store, the broker back, sends all 1,000: a subscriber
-// gets every one, the QoS 2 ones exactly once [MQTT-4.3.3-2], and the new
+// gets every one, the QoS 2 ones exactly once [MQTT-4.3.3-10] (5.0), and the new
 // process's Drain returns when they are complete, leaving the Store empty.
 func TestDurableOfflinePublish(t *testing.T) {
 	if phase := os.Getenv(envDurablePhase); phase != "" {

@@ -414,8 +414,8 @@ func testHoldExpiry(t *testing.T, v codec.Version, gated bool) {
 // TestUnroutedAckAfterCallback is the strict form of the two tests above:
 // the acknowledgement of a message handed to OnUnrouted goes out only once
 // OnUnrouted has returned for it, the receiver having then accepted
-// ownership [MQTT-4.3.2-2] [MQTT-4.3.3-2] (3.1.1) [MQTT-4.3.2-4]
-// [MQTT-4.3.3-8] (5.0). OnUnrouted waits in each call for the test to let
+// ownership [MQTT-4.3.2-2] (3.1.1) [MQTT-4.3.3-2] (3.1.1)
+// [MQTT-4.3.2-4] (5.0) [MQTT-4.3.3-8] (5.0). OnUnrouted waits in each call for the test to let
 // it return, which makes the order deterministic.
 func TestUnroutedAckAfterCallback(t *testing.T) {
 	t.Run("refused", func(t *testing.T) {

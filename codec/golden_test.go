@@ -170,6 +170,7 @@ var goldenV5 = map[string]codec.Packet{
 		UsernameFlag: true, Username: "u", PasswordFlag: true, Password: []byte{0, 0xff},
 	},
 	"connect-password-without-username": &codec.Connect{PasswordFlag: true, Password: []byte("sec")},
+	"connect-username-only":             &codec.Connect{KeepAlive: 60, ClientID: "c2", UsernameFlag: true, Username: "u"},
 	"connack-success":                   &codec.Connack{},
 	"connack-all-properties": &codec.Connack{SessionPresent: true, Props: codec.Properties{
 		Present: present(codec.PropSessionExpiryInterval, codec.PropAssignedClientIdentifier, codec.PropServerKeepAlive,
@@ -257,8 +258,35 @@ var goldenHeaders = map[string]codec.Header{
 	"header/publish-remaining-length-268435455": {Type: codec.TypePublish, Remaining: codec.MaxRemainingLength, Len: 5},
 }
 
+// TestGoldenV311 decodes every packet of v311.hex to its value in goldenV311
+// and encodes that value back to the same bytes, so the encoder is held to
+// the layout rules of MQTT 3.1.1 byte for byte: the reserved flag values of
+// the fixed header, 0010 for PUBREL, SUBSCRIBE and UNSUBSCRIBE and 0000
+// elsewhere [MQTT-2.2.2-1] (3.1.1); no packet identifier in a QoS 0 PUBLISH
+// [MQTT-2.3.1-5] (3.1.1); the CONNECT payload in the order client
+// identifier, will topic, will message, user name, password
+// [MQTT-3.1.3-1] (3.1.1), the client identifier always present and first
+// (empty in connect-minimal) [MQTT-3.1.3-3] (3.1.1); will topic and message
+// present with the will flag [MQTT-3.1.2-9] (3.1.1), and without it no will
+// fields, will QoS 0 and will retain 0 [MQTT-3.1.2-11] (3.1.1)
+// [MQTT-3.1.2-13] (3.1.1) [MQTT-3.1.2-15] (3.1.1); a user name exactly when
+// its flag is set [MQTT-3.1.2-18] (3.1.1) [MQTT-3.1.2-19] (3.1.1), and a
+// password exactly when its flag is set [MQTT-3.1.2-20] (3.1.1)
+// [MQTT-3.1.2-21] (3.1.1).
 func TestGoldenV311(t *testing.T) { testGolden(t, "v311.hex", codec.V311, goldenV311, 14) }
 
+// TestGoldenV5 does the same for MQTT 5.0 and v5.hex: the reserved flag
+// values [MQTT-2.1.3-1]; a Property Length of 0 when there are no properties
+// (publish-qos0, connect-username-only) [MQTT-2.2.2-1] (5.0); the protocol
+// name "MQTT" [MQTT-3.1.2-1] (5.0); the CONNECT payload in the order client
+// identifier, will properties, will topic, will payload, user name,
+// password [MQTT-3.1.3-1] (5.0), the client identifier always present and
+// first [MQTT-3.1.3-3] (5.0); will properties, topic and payload present
+// with the will flag [MQTT-3.1.2-9] (5.0), will QoS and will retain 0
+// without it [MQTT-3.1.2-11] (5.0) [MQTT-3.1.2-13] (5.0); a user name
+// exactly when its flag is set [MQTT-3.1.2-16] (5.0) [MQTT-3.1.2-17] (5.0),
+// a password exactly when its flag is set [MQTT-3.1.2-18] (5.0)
+// [MQTT-3.1.2-19] (5.0).
 func TestGoldenV5(t *testing.T) { testGolden(t, "v5.hex", codec.V5, goldenV5, 15) }
 
 func testGolden(t *testing.T, file string, v codec.Version, want map[string]codec.Packet, types int) {

@@ -221,7 +221,7 @@ func genPacketOf(t *rapid.T, cfg genConfig, typ codec.Type) codec.Packet {
 			Props:      genProps(t, cfg, propsConnect, 0),
 		}
 		if !v5 && p.ClientID == "" {
-			p.CleanStart = true // [MQTT-3.1.3-7]
+			p.CleanStart = true // an empty client identifier needs it on 3.1.1 [§3.1.3.1]
 		}
 		if p.Props.Has(codec.PropAuthenticationData) {
 			withAuthMethod(&p.Props) // [§3.1.2.11.10]
@@ -268,7 +268,7 @@ func genPacketOf(t *rapid.T, cfg genConfig, typ codec.Type) codec.Packet {
 			p.Dup = rapid.Bool().Draw(t, "dup")
 		}
 		if p.Props.Has(codec.PropTopicAlias) && rapid.Bool().Draw(t, "alias only") {
-			p.Topic = "" // [MQTT-3.3.2-1] a Topic Alias stands for the name
+			p.Topic = "" // a Topic Alias stands for the name [§3.3.2.3.4]
 		}
 		return p
 	case codec.TypePuback, codec.TypePubrec, codec.TypePubrel, codec.TypePubcomp:
@@ -298,7 +298,7 @@ func genPacketOf(t *rapid.T, cfg genConfig, typ codec.Type) codec.Packet {
 			f, shared := genFilter(t)
 			s := codec.Subscription{Filter: f, QoS: codec.QoS(rapid.IntRange(0, 2).Draw(t, "max qos"))}
 			if v5 {
-				s.NoLocal = !shared && rapid.Bool().Draw(t, "no local") // [MQTT-3.8.3-4]
+				s.NoLocal = !shared && rapid.Bool().Draw(t, "no local") // not on a shared subscription [§3.8.3.1]
 				s.RetainAsPublished = rapid.Bool().Draw(t, "retain as published")
 				s.RetainHandling = codec.RetainHandling(rapid.IntRange(0, 2).Draw(t, "retain handling"))
 			}

@@ -362,7 +362,7 @@ func (p *Properties) propsSizeMask(m PropSet, t, pt Type) (int, *Error) {
 	}
 	if bad := m &^ allowedMask[t]; bad != 0 {
 		id := PropID(bits.TrailingZeros64(uint64(bad)))
-		return 0, encErr(ReasonMalformedPacket, pt, "MQTT-2.2.2-2", id.String()+" is not allowed in "+ctxName(t))
+		return 0, encErr(ReasonMalformedPacket, pt, "§2.2.2.2", id.String()+" is not allowed in "+ctxName(t))
 	}
 	n := 0
 	for mm := m; mm != 0; mm &= mm - 1 {

@@ -6,6 +6,12 @@ import (
 	"testing"
 )
 
+// TestValidateTopicName: the rules for topic names are the same in both
+// versions, under different ids. Wildcards are refused [MQTT-3.3.2-2]
+// [MQTT-4.7.0-1] [MQTT-4.7.1-1] (3.1.1), so are U+0000 [MQTT-4.7.3-2]
+// [MQTT-1.5.3-2] (3.1.1) and ill-formed UTF-8, surrogates included
+// [MQTT-1.5.4-1] [MQTT-1.5.3-1] (3.1.1); a name has 1 to 65535 bytes
+// [MQTT-4.7.3-1] [MQTT-4.7.3-3].
 func TestValidateTopicName(t *testing.T) {
 	long := strings.Repeat("a", 65535)
 	for _, tc := range []struct {
@@ -37,6 +43,10 @@ func TestValidateTopicName(t *testing.T) {
 	}
 }
 
+// TestValidateTopicFilter: '#' only alone and last [MQTT-4.7.1-1] (5.0)
+// [MQTT-4.7.1-2] (3.1.1), '+' only as a whole level [MQTT-4.7.1-2] (5.0)
+// [MQTT-4.7.1-3] (3.1.1), in both versions; the Rule of the error carries
+// the 5.0 id.
 func TestValidateTopicFilter(t *testing.T) {
 	for _, tc := range []struct {
 		name, filter string
@@ -170,7 +180,8 @@ func TestParseShared(t *testing.T) {
 }
 
 // TestFilterFirstBadWildcard: with several misplaced wildcards the error
-// names the first one [MQTT-4.7.1-1] [MQTT-4.7.1-2].
+// names the first one, '#' [MQTT-4.7.1-1] (5.0) [MQTT-4.7.1-2] (3.1.1) or
+// '+' [MQTT-4.7.1-2] (5.0) [MQTT-4.7.1-3] (3.1.1).
 func TestFilterFirstBadWildcard(t *testing.T) {
 	for filter, rule := range map[string]string{
 		"a/#/+x":      "MQTT-4.7.1-1",

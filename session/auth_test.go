@@ -3,6 +3,7 @@ package session
 import (
 	"bytes"
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/zmqtt/zmqtt-go/codec"
@@ -46,6 +47,13 @@ func authPkt(code codec.ReasonCode, method string, data []byte) *codec.Auth {
 	return p
 }
 
+// TestEnhancedAuthMultiRound: the client answers each AUTH of the server
+// with an AUTH of reason 0x18 [MQTT-4.12.0-3] naming the method of the
+// CONNECT [MQTT-4.12.0-5], and sends nothing else before the CONNACK
+// [MQTT-3.1.2-30]; a re-authentication is an AUTH of reason 0x19 with that
+// same method [MQTT-4.12.1-1]. Its AUTH packets hold the method and the
+// data only, never a Reason String or User Property that could take them
+// above the server's Maximum Packet Size [MQTT-3.15.2-2] [MQTT-3.15.2-3].
 func TestEnhancedAuthMultiRound(t *testing.T) {
 	a := &scriptAuth{method: "SCRAM-SHA-1", initial: []byte("client-first")}
 	h := newHarness(t, Config{Authenticator: a})
@@ -106,6 +114,47 @@ func TestEnhancedAuthFailures(t *testing.T) {
 	t.Run("unsolicited-auth", func(t *testing.T) {
 		h := connected(t, Config{}, nil)
 		closedWith(t, h.feed(authPkt(codec.ReasonContinueAuthentication, "A", nil)), ErrProtocol)
+	})
+	t.Run("MQTT-4.12.0-7/no-auth-without-a-method", func(t *testing.T) {
+		h := connected(t, Config{}, nil)
+		if _, err := h.s.Reauthenticate(h.now); !errors.Is(err, ErrUnsupported) {
+			t.Fatalf("Reauthenticate without an Authenticator: %v", err)
+		}
+		h.expectNothing()
+	})
+	// A failed re-authentication closes the connection [MQTT-4.12.1-2]: on
+	// our side with DISCONNECT 0x80 (0x87 Not authorized is not a reason a
+	// client may send), on the server's with its DISCONNECT.
+	t.Run("MQTT-4.12.1-2/reauthentication-refused-by-client", func(t *testing.T) {
+		a := &scriptAuth{method: "A"}
+		h := connected(t, Config{Authenticator: a}, &codec.Connack{Props: codec.Properties{AuthMethod: "A"}})
+		tok, err := h.s.Reauthenticate(h.now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.sent()
+		a.failOn = "continue"
+		evs := h.feed(authPkt(codec.ReasonContinueAuthentication, "A", []byte("bad")))
+		h.expect(&codec.Disconnect{ReasonCode: codec.ReasonUnspecifiedError})
+		closedWith(t, evs, ErrAuth)
+		if !slices.ContainsFunc(evs, func(e Event) bool { return e.Kind == EventAuthenticated && e.Token == tok && errors.Is(e.Err, ErrAuth) }) {
+			t.Fatalf("events %+v: the re-authentication's token did not fail", evs)
+		}
+	})
+	t.Run("MQTT-4.12.1-2/reauthentication-refused-by-server", func(t *testing.T) {
+		a := &scriptAuth{method: "A"}
+		h := connected(t, Config{Authenticator: a}, &codec.Connack{Props: codec.Properties{AuthMethod: "A"}})
+		tok, err := h.s.Reauthenticate(h.now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.sent()
+		evs := h.feed(&codec.Disconnect{ReasonCode: codec.ReasonNotAuthorized})
+		closedWith(t, evs, ErrConnectionLost)
+		h.expectNothing()
+		if !slices.ContainsFunc(evs, func(e Event) bool { return e.Kind == EventAuthenticated && e.Token == tok && e.Err != nil }) {
+			t.Fatalf("events %+v: the re-authentication's token did not fail", evs)
+		}
 	})
 	t.Run("no-auth-on-v311", func(t *testing.T) {
 		h := connected(t, Config{Version: codec.V311}, nil)

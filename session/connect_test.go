@@ -39,8 +39,12 @@ func TestConnectPacket(t *testing.T) {
 	})
 }
 
+// TestConnackRefused: after a refusing CONNACK the server closes the
+// connection [MQTT-3.2.2-5] (3.1.1) [MQTT-3.2.2-7] (5.0), and the session
+// ends it too, whatever the server does next: a reason code of 0x80 or above
+// means the connection is closed [MQTT-4.13.2-1].
 func TestConnackRefused(t *testing.T) {
-	t.Run("MQTT-3.2.2-5/v311-return-code", func(t *testing.T) {
+	t.Run("v311-return-code", func(t *testing.T) {
 		h := newHarness(t, Config{Version: codec.V311, ClientID: "c", CleanStart: true})
 		_, evs := h.connect(&codec.Connack{ReasonCode: codec.ReturnBadUserNameOrPassword})
 		e := closedWith(t, evs, ErrRefused)
@@ -52,7 +56,7 @@ func TestConnackRefused(t *testing.T) {
 			t.Fatal("connected after a refusal")
 		}
 	})
-	t.Run("MQTT-3.2.2-7/v5-reason", func(t *testing.T) {
+	t.Run("v5-reason", func(t *testing.T) {
 		h := newHarness(t, Config{})
 		ack := &codec.Connack{ReasonCode: codec.ReasonServerBusy, Props: codec.Properties{ReasonString: "later", ServerReference: "other:1883"}}
 		_, evs := h.connect(ack)
@@ -64,9 +68,14 @@ func TestConnackRefused(t *testing.T) {
 	})
 }
 
+// TestConnackSessionPresentWithCleanStart: a server answers a clean start
+// with Session Present 0 [MQTT-3.2.2-1] (3.1.1) [MQTT-3.2.2-2] (5.0). A
+// client that has no session state and gets Session Present 1 closes the
+// connection [MQTT-3.2.2-4] (5.0); on 3.1.1 it is a protocol violation,
+// which closes it too [MQTT-4.8.0-1] (3.1.1).
 func TestConnackSessionPresentWithCleanStart(t *testing.T) {
 	for _, v := range []codec.Version{codec.V311, codec.V5} {
-		t.Run("MQTT-3.2.2-2/"+v.String(), func(t *testing.T) {
+		t.Run(v.String(), func(t *testing.T) {
 			h := newHarness(t, Config{Version: v, ClientID: "c", CleanStart: true})
 			_, evs := h.connect(&codec.Connack{SessionPresent: true})
 			e := closedWith(t, evs, ErrProtocol)
@@ -78,6 +87,9 @@ func TestConnackSessionPresentWithCleanStart(t *testing.T) {
 	}
 }
 
+// TestAssignedClientIDReused: the client identifier names the session state
+// on both sides [MQTT-3.1.3-2]: a client that connected without one resumes
+// its session under the identifier the server assigned.
 func TestAssignedClientIDReused(t *testing.T) {
 	h := newHarness(t, Config{Version: codec.V5, CleanStart: true})
 	c, evs := h.connect(&codec.Connack{Props: codec.Properties{AssignedClientID: "srv-42"}})
@@ -140,21 +152,87 @@ func TestFirstPacketMustBeConnack(t *testing.T) {
 	h.expect(&codec.Disconnect{ReasonCode: codec.ReasonProtocolError})
 }
 
+// TestConfigValidation: a configuration the protocol does not allow is
+// refused by New, among them an empty client identifier without clean
+// session [MQTT-3.1.3-7] (3.1.1) and a password without a user name
+// [MQTT-3.1.2-22] (3.1.1) on 3.1.1.
 func TestConfigValidation(t *testing.T) {
 	for name, cfg := range map[string]Config{
-		"no-version":                          {},
-		"MQTT-3.1.3-7/empty-id":               {Version: codec.V311},
-		"MQTT-3.1.2-22/password-without-user": {Version: codec.V311, ClientID: "c", Password: []byte("x")},
-		"v5-option-on-v311":                   {Version: codec.V311, ClientID: "c", SessionExpiry: 10},
-		"keepalive-too-long":                  {Version: codec.V5, KeepAlive: 70000 * time.Second},
-		"keepalive-subsecond":                 {Version: codec.V5, KeepAlive: time.Millisecond},
-		"bad-will-topic":                      {Version: codec.V5, Will: &codec.Will{Topic: "a/#"}},
-		"bad-prefix":                          {Version: codec.V5, StrippedPrefixes: []string{"a/b"}},
+		"no-version":                 {},
+		"v311-empty-id":              {Version: codec.V311},
+		"v311-password-without-user": {Version: codec.V311, ClientID: "c", Password: []byte("x")},
+		"v5-option-on-v311":          {Version: codec.V311, ClientID: "c", SessionExpiry: 10},
+		"keepalive-too-long":         {Version: codec.V5, KeepAlive: 70000 * time.Second},
+		"keepalive-subsecond":        {Version: codec.V5, KeepAlive: time.Millisecond},
+		"bad-will-topic":             {Version: codec.V5, Will: &codec.Will{Topic: "a/#"}},
+		"bad-prefix":                 {Version: codec.V5, StrippedPrefixes: []string{"a/b"}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, err := New(cfg); !errors.Is(err, ErrInvalidConfig) {
 				t.Fatalf("New: %v, want ErrInvalidConfig", err)
 			}
 		})
+	}
+}
+
+// TestConnectIsFirst: whatever waits when the connection comes up
+// (publishes, a subscription, a ping), the first packet on it is CONNECT
+// [MQTT-3.1.0-1], and nothing else goes out before the CONNACK. With an
+// authentication method (5.0) only AUTH packets go out before it
+// [MQTT-3.1.2-30].
+func TestConnectIsFirst(t *testing.T) {
+	for _, v := range []codec.Version{codec.V311, codec.V5} {
+		for _, withAuth := range []bool{false, true} {
+			if withAuth && v == codec.V311 {
+				continue
+			}
+			name := v.String()
+			if withAuth {
+				name += "/auth"
+			}
+			t.Run(name, func(t *testing.T) {
+				cfg := Config{Version: v, ClientID: "c", KeepAlive: 10 * time.Second}
+				if withAuth {
+					cfg.Authenticator = &scriptAuth{method: "M"}
+				}
+				h := newHarness(t, cfg)
+				mustPublish(t, h, pub("a", 0, "zero"))
+				mustPublish(t, h, pub("a", 1, "one"))
+				if _, err := h.s.Subscribe(h.now, 1, []codec.Subscription{{Filter: "f"}}, SubscribeOptions{}); err != nil {
+					t.Fatal(err)
+				}
+				if err := h.s.Connect(h.now); err != nil {
+					t.Fatal(err)
+				}
+				if p := h.sent(); len(p) != 1 || p[0].Type() != codec.TypeConnect {
+					t.Fatalf("on a new connection the session sent %v, want CONNECT alone", p)
+				}
+				// More to send while waiting for the CONNACK, and time passing.
+				mustPublish(t, h, pub("a", 0, "late"))
+				if _, err := h.s.Ping(h.now); err == nil {
+					t.Fatal("Ping before the CONNACK was accepted")
+				}
+				h.advance(2 * time.Second)
+				h.expectNothing()
+				if withAuth {
+					h.feed(authPkt(codec.ReasonContinueAuthentication, "M", []byte("challenge")))
+					h.expect(authPkt(codec.ReasonContinueAuthentication, "M", []byte{1}))
+				}
+				ack := &codec.Connack{}
+				if withAuth {
+					ack.Props.AuthMethod = "M"
+				}
+				wantKinds(t, h.feed(ack), EventConnected, EventPublished, EventPublished) // the two QoS 0
+				var types []codec.Type
+				for _, p := range h.sent() {
+					types = append(types, p.Type())
+				}
+				// The subscription goes first, then the messages in order.
+				want := []codec.Type{codec.TypeSubscribe, codec.TypePublish, codec.TypePublish, codec.TypePublish}
+				if !cmp.Equal(types, want) {
+					t.Fatalf("after the CONNACK the session sent %v, want %v", types, want)
+				}
+			})
+		}
 	}
 }

@@ -2,6 +2,7 @@ package session
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,6 +30,7 @@ func inPub(topic string, qos codec.QoS, id uint16, payload string) *codec.Publis
 	return &codec.Publish{Topic: topic, QoS: qos, PacketID: id, Payload: []byte(payload)}
 }
 
+// TestInboundQoS0: a QoS 0 message is answered with nothing [MQTT-3.3.4-1].
 func TestInboundQoS0(t *testing.T) {
 	h := connected(t, Config{}, nil)
 	subscribed(t, h, 7, "a/+", 0)
@@ -43,34 +45,50 @@ func TestInboundQoS0(t *testing.T) {
 	wantKinds(t, evs, EventUnrouted)
 }
 
+// TestInboundQoS1: a QoS 1 message is answered with PUBACK [MQTT-3.3.4-1]
+// carrying its packet identifier [MQTT-2.3.1-6] (3.1.1) [MQTT-2.2.1-5] (5.0)
+// once the application took ownership (its Ack) [MQTT-4.3.2-4] (5.0)
+// [MQTT-4.3.2-2] (3.1.1); the PUBACK carries no Reason String or User
+// Property, so it never grows for them [MQTT-3.4.2-2] [MQTT-3.4.2-3]. After
+// the PUBACK the same identifier starts a new message, DUP or not
+// [MQTT-4.3.2-5] (5.0). A repeat before the Ack is not delivered twice (the
+// session's choice: the first copy is still with the application).
 func TestInboundQoS1(t *testing.T) {
-	h := connected(t, Config{}, nil)
-	subscribed(t, h, 1, "#", 1)
-	evs := h.feed(inPub("t", 1, 5, "x"))
-	wantKinds(t, evs, EventMessage)
-	ack := evs[0].Message.Ack
-	h.expectNothing() // the PUBACK waits for Ack: the message is not queued yet
-	t.Run("MQTT-4.3.3-10/duplicate-before-ack-not-delivered", func(t *testing.T) {
-		dup := inPub("t", 1, 5, "x")
-		dup.Dup = true
-		if evs := h.feed(dup); len(evs) != 0 {
-			t.Fatalf("duplicate delivered: %v", evs)
-		}
-	})
-	t.Run("MQTT-4.3.2-4/ack-sends-puback", func(t *testing.T) {
-		if err := h.s.Ack(h.now, ack); err != nil {
-			t.Fatal(err)
-		}
-		h.expect(&codec.Puback{PacketID: 5})
-		h.s.Ack(h.now, ack) // idempotent
-		h.expectNothing()
-	})
-	t.Run("redelivery-after-ack-is-a-new-message", func(t *testing.T) {
-		evs := h.feed(inPub("t", 1, 5, "y"))
-		wantKinds(t, evs, EventMessage)
-	})
+	for _, v := range []codec.Version{codec.V311, codec.V5} {
+		t.Run(v.String(), func(t *testing.T) {
+			h := connected(t, Config{Version: v, ClientID: "c"}, nil)
+			subscribed(t, h, 1, "#", 1)
+			evs := h.feed(inPub("t", 1, 5, "x"))
+			wantKinds(t, evs, EventMessage)
+			ack := evs[0].Message.Ack
+			h.expectNothing() // the PUBACK waits for Ack: the message is not queued yet
+			dup := inPub("t", 1, 5, "x")
+			dup.Dup = true
+			if evs := h.feed(dup); len(evs) != 0 {
+				t.Fatalf("duplicate before the Ack delivered: %v", evs)
+			}
+			if err := h.s.Ack(h.now, ack); err != nil {
+				t.Fatal(err)
+			}
+			h.expect(&codec.Puback{PacketID: 5})
+			h.s.Ack(h.now, ack) // idempotent
+			h.expectNothing()
+			// After the PUBACK: a new message, even with DUP set.
+			evs = h.feed(dup)
+			wantKinds(t, evs, EventMessage)
+		})
+	}
 }
 
+// TestInboundQoS2: a QoS 2 message is answered with PUBREC [MQTT-3.3.4-1]
+// carrying its identifier [MQTT-2.3.1-6] (3.1.1) [MQTT-2.2.1-5] (5.0) once
+// the application took ownership [MQTT-4.3.3-8] (5.0)
+// [MQTT-4.3.3-2] (3.1.1); repeats before the PUBREL get the PUBREC again and are not
+// delivered [MQTT-4.3.3-10] (5.0); the PUBREL gets a PUBCOMP with the same
+// identifier [MQTT-4.3.3-11] (5.0), after which the identifier starts a new
+// message [MQTT-4.3.3-12] (5.0). The acknowledgements carry no Reason String
+// or User Property [MQTT-3.5.2-2] [MQTT-3.5.2-3] [MQTT-3.7.2-2]
+// [MQTT-3.7.2-3].
 func TestInboundQoS2(t *testing.T) {
 	for _, v := range []codec.Version{codec.V311, codec.V5} {
 		t.Run(v.String(), func(t *testing.T) {
@@ -93,6 +111,9 @@ func TestInboundQoS2(t *testing.T) {
 			h.expect(&codec.Pubrec{PacketID: 9})
 			h.feed(&codec.Pubrel{PacketID: 9})
 			h.expect(&codec.Pubcomp{PacketID: 9})
+			if evs := h.feed(inPub("t", 2, 9, "next")); len(evs) != 1 || string(evs[0].Message.Payload) != "next" {
+				t.Fatalf("identifier 9 after PUBCOMP: events %+v, want a new message", evs)
+			}
 			t.Run("MQTT-4.3.3-11/unknown-pubrel", func(t *testing.T) {
 				h.feed(&codec.Pubrel{PacketID: 10})
 				want := &codec.Pubcomp{PacketID: 10}
@@ -178,7 +199,18 @@ func TestTopicAliasInbound(t *testing.T) {
 	if evs[0].Message.Topic != "long/topic" {
 		t.Fatalf("alias not resolved: %+v", evs[0].Message)
 	}
-	t.Run("MQTT-3.3.2-9/alias-above-maximum", func(t *testing.T) {
+	// Every alias from 1 to our maximum is accepted [MQTT-3.3.2-10].
+	p = inPub("other/topic", 0, 0, "3")
+	p.Props.TopicAlias = 2
+	if evs = h.feed(p); len(evs) != 1 || evs[0].Message.Topic != "other/topic" {
+		t.Fatalf("alias 2 (the maximum): %+v", evs)
+	}
+	p = inPub("", 0, 0, "4")
+	p.Props.TopicAlias = 2
+	if evs = h.feed(p); len(evs) != 1 || evs[0].Message.Topic != "other/topic" {
+		t.Fatalf("alias 2 not resolved: %+v", evs)
+	}
+	t.Run("MQTT-3.3.2-11/alias-above-maximum", func(t *testing.T) {
 		p := inPub("x", 0, 0, "")
 		p.Props.TopicAlias = 3
 		e := closedWith(t, h.feed(p), ErrProtocol)
@@ -195,6 +227,10 @@ func TestTopicAliasInbound(t *testing.T) {
 	})
 }
 
+// TestTopicAliasOutbound: with OutboundAliases the session gives topics
+// aliases from 1 to the server's Topic Alias Maximum and never above it
+// [MQTT-3.2.2-17] [MQTT-3.3.2-9], and none when the server gave no maximum
+// [MQTT-3.2.2-18]; aliases start over on each connection [MQTT-3.3.2-7].
 func TestTopicAliasOutbound(t *testing.T) {
 	h := connected(t, Config{OutboundAliases: true}, &codec.Connack{Props: codec.Properties{TopicAliasMaximum: 2}})
 	for _, topic := range []string{"a", "a", "b", "c", "a"} {
@@ -228,6 +264,17 @@ func TestTopicAliasOutbound(t *testing.T) {
 	if p := h.sent()[0].(*codec.Publish); p.Topic != "c" || p.Props.TopicAlias != 1 {
 		t.Fatalf("after reconnect: %v", p)
 	}
+	// A server that gives no Topic Alias Maximum gets no alias.
+	h.s.ConnectionLost(h.now, nil)
+	h.events()
+	h.connect(&codec.Connack{SessionPresent: true})
+	mustPublish(t, h, pub("c", 0, ""))
+	mustPublish(t, h, pub("c", 0, ""))
+	for _, p := range h.sent() {
+		if p := p.(*codec.Publish); p.Topic != "c" || p.Props.Has(codec.PropTopicAlias) {
+			t.Fatalf("without a Topic Alias Maximum the session sent %v", p)
+		}
+	}
 }
 
 func TestKeepAlive(t *testing.T) {
@@ -237,7 +284,7 @@ func TestKeepAlive(t *testing.T) {
 	}
 	h.advance(6 * time.Second)
 	h.expectNothing()
-	mustPublish(t, h, pub("a", 0, "")) // sending resets the send timer [MQTT-3.1.2-23]
+	mustPublish(t, h, pub("a", 0, "")) // sending resets the send timer [MQTT-3.1.2-23] (3.1.1) [MQTT-3.1.2-20] (5.0)
 	h.sent()
 	// ... but not the receive timer: the server has been quiet for 10 s.
 	if d := h.s.Deadline(); !d.Equal(epoch.Add(10 * time.Second)) {
@@ -277,7 +324,7 @@ func TestServerKeepAliveOverrides(t *testing.T) {
 	ack := &codec.Connack{Props: codec.Properties{ServerKeepAlive: 5}}
 	h := connected(t, Config{KeepAlive: time.Minute}, ack)
 	h.advance(5 * time.Second)
-	h.expect(&codec.Pingreq{}) // [MQTT-3.2.2-21]: the server's value, not ours
+	h.expect(&codec.Pingreq{}) // [MQTT-3.2.2-21] [MQTT-3.1.2-21] (5.0): the server's value, not ours
 }
 
 func TestPingRTT(t *testing.T) {
@@ -300,6 +347,8 @@ func TestPingRTT(t *testing.T) {
 	}
 }
 
+// TestServerDisconnect: a DISCONNECT from the server ends the connection,
+// the session sending nothing more [MQTT-4.13.2-1].
 func TestServerDisconnect(t *testing.T) {
 	h := connected(t, Config{}, nil)
 	evs := h.feed(&codec.Disconnect{ReasonCode: codec.ReasonServerShuttingDown, Props: codec.Properties{ReasonString: "bye"}})
@@ -311,16 +360,62 @@ func TestServerDisconnect(t *testing.T) {
 	h.expectNothing()
 }
 
+// TestClientDisconnect: after its DISCONNECT the session sends nothing more
+// on that connection, whatever is published or however long it waits
+// [MQTT-3.14.4-2] (3.1.1) [MQTT-3.14.4-1] (5.0), and ends it with
+// EventClosed, on which the I/O loop closes the network connection
+// [MQTT-3.14.4-1] (3.1.1) [MQTT-3.14.4-2] (5.0).
 func TestClientDisconnect(t *testing.T) {
-	h := connected(t, Config{}, nil)
-	if err := h.s.Disconnect(h.now, codec.ReasonDisconnectWithWill, nil); err != nil {
-		t.Fatal(err)
+	for _, v := range []codec.Version{codec.V311, codec.V5} {
+		t.Run(v.String(), func(t *testing.T) {
+			h := connected(t, Config{Version: v, ClientID: "c", KeepAlive: 10 * time.Second}, nil)
+			want := &codec.Disconnect{}
+			if v == codec.V5 {
+				want.ReasonCode = codec.ReasonDisconnectWithWill
+			}
+			if err := h.s.Disconnect(h.now, want.ReasonCode, nil); err != nil {
+				t.Fatal(err)
+			}
+			h.expect(want)
+			closedWith(t, h.events(), nil)
+			if h.s.Connected() {
+				t.Fatal("connected after Disconnect")
+			}
+			mustPublish(t, h, pub("a", 1, "after"))
+			h.advance(time.Minute)
+			h.expectNothing()
+			if err := h.s.Disconnect(h.now, 0, nil); !errors.Is(err, ErrNotConnected) {
+				t.Fatal(err)
+			}
+		})
 	}
-	h.expect(&codec.Disconnect{ReasonCode: codec.ReasonDisconnectWithWill})
-	closedWith(t, h.events(), nil)
-	if err := h.s.Disconnect(h.now, 0, nil); !errors.Is(err, ErrNotConnected) {
-		t.Fatal(err)
-	}
+	t.Run("MQTT-3.14.2-3/properties-above-maximum-packet-size", func(t *testing.T) {
+		// [MQTT-3.14.2-4]: the Reason String and User Properties are left
+		// out rather than exceed the server's Maximum Packet Size; the
+		// reason code and the other properties stay.
+		h := connected(t, Config{SessionExpiry: 10}, &codec.Connack{Props: codec.Properties{MaximumPacketSize: 32}})
+		p := &codec.Properties{SessionExpiry: 5, ReasonString: strings.Repeat("r", 40),
+			User: []codec.UserProperty{{Key: "k", Value: "v"}}}
+		if err := h.s.Disconnect(h.now, codec.ReasonDisconnectWithWill, p); err != nil {
+			t.Fatal(err)
+		}
+		got := h.sent()
+		d, ok := got[0].(*codec.Disconnect)
+		if len(got) != 1 || !ok || d.ReasonCode != codec.ReasonDisconnectWithWill || d.Props.SessionExpiry != 5 ||
+			d.Props.ReasonString != "" || len(d.Props.User) != 0 {
+			t.Fatalf("sent %+v, want DISCONNECT 0x04 with session expiry 5 and nothing else", got)
+		}
+		if n := d.Size(codec.V5); n > 32 {
+			t.Fatalf("DISCONNECT of %d bytes above the server's maximum of 32", n)
+		}
+		if p.ReasonString == "" || len(p.User) != 1 {
+			t.Fatal("Disconnect changed the caller's properties")
+		}
+		// Within the maximum, they are sent.
+		h = connected(t, Config{}, &codec.Connack{Props: codec.Properties{MaximumPacketSize: 64}})
+		h.s.Disconnect(h.now, 0, &codec.Properties{ReasonString: "bye", User: []codec.UserProperty{{Key: "k", Value: "v"}}})
+		h.expect(&codec.Disconnect{Props: codec.Properties{ReasonString: "bye", User: []codec.UserProperty{{Key: "k", Value: "v"}}}})
+	})
 	t.Run("MQTT-3.14.2-2/session-expiry-from-zero", func(t *testing.T) {
 		h := connected(t, Config{}, nil)
 		p := &codec.Properties{SessionExpiry: 60}

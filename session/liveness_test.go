@@ -123,8 +123,9 @@ func TestLivenessIdleBlackHole(t *testing.T) {
 // A live link whose PINGRESP waits behind a stream of PUBLISH packets is not
 // dropped: every packet received is a sign of life, and the PINGREQ stays
 // outstanding until its PINGRESP. The client still sends something within
-// each keep alive [MQTT-3.1.2-23] [MQTT-3.1.2-20] even though a PINGREQ is
-// outstanding, so that the server does not drop it either [MQTT-3.1.2-24].
+// each keep alive [MQTT-3.1.2-23] (3.1.1) [MQTT-3.1.2-20] (5.0) even though
+// a PINGREQ is outstanding, so that the server does not drop it either
+// [MQTT-3.1.2-24] (3.1.1) [MQTT-3.1.2-22] (5.0).
 func TestLivenessLatePingrespBehindTraffic(t *testing.T) {
 	for _, v := range []codec.Version{codec.V311, codec.V5} {
 		t.Run(v.String(), func(t *testing.T) {
@@ -154,7 +155,7 @@ func TestLivenessLatePingrespBehindTraffic(t *testing.T) {
 					}
 					if len(pk) > 0 {
 						if h.now.Sub(lastSent) > ka {
-							t.Fatalf("nothing sent from %v to %v, keep alive %v [MQTT-3.1.2-23]", lastSent.Sub(epoch), h.now.Sub(epoch), ka)
+							t.Fatalf("nothing sent from %v to %v, keep alive %v [MQTT-3.1.2-23] (3.1.1) [MQTT-3.1.2-20] (5.0)", lastSent.Sub(epoch), h.now.Sub(epoch), ka)
 						}
 						lastSent = h.now
 						for _, p := range pk {

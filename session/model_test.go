@@ -17,7 +17,7 @@ package session
 //     [MQTT-3.3.2-9] [MQTT-3.3.2-12];
 //   - the CONNACK's capabilities: no new PUBLISH above its Maximum QoS
 //     [MQTT-3.2.2-11] or with retain when Retain Available is 0
-//     [MQTT-3.2.2-14], no SUBSCRIBE with wildcards [MQTT-3.2.2-18], a
+//     [MQTT-3.2.2-14], no SUBSCRIBE with wildcards [§3.2.2.3.11], a
 //     Subscription Identifier or a shared filter the server said it lacks;
 //     Publish and Subscribe refuse them with *UnsupportedError, and a queued
 //     publish that a later CONNACK rules out fails with it in EventPublished.
@@ -34,7 +34,7 @@ package session
 //     with ErrSessionLost (FailOnSessionLost) or, by default, on the
 //     acknowledgement of its republished copy: a new PUBLISH (new
 //     identifier, DUP clear), in the original order, ahead of the messages
-//     queued after it [MQTT-3.2.2-5]; with a *PoisonError exactly when the
+//     queued after it [MQTT-3.2.2-5] (5.0); with a *PoisonError exactly when the
 //     server ended the connection Config.PoisonCloses times in a row with
 //     it as the oldest PUBLISH sent on the connection; at the end, with a
 //     well-behaved broker, every token has completed, and every publish that
@@ -45,7 +45,7 @@ package session
 //     unrouted), every QoS 1/2 message delivered at least once unless the
 //     broker forgot the session, and a message delivered only to a handle
 //     whose subscription matches it;
-//   - keep alive [MQTT-3.1.2-23] [MQTT-3.1.2-20]: something sent within each
+//   - keep alive [MQTT-3.1.2-23] (3.1.1) [MQTT-3.1.2-20] (5.0): something sent within each
 //     keep alive; a PINGREQ when nothing was received for the keep alive and
 //     none is outstanding; the connection declared dead only when a PINGREQ
 //     is outstanding and nothing at all came for the ping timeout since it
@@ -647,7 +647,7 @@ func (m *model) subscribeRefusal(filter string, withID bool) string {
 	}
 	switch {
 	case !m.wildcards && strings.ContainsAny(inner, "+#"):
-		return "the server has no wildcard subscriptions [MQTT-3.2.2-18]"
+		return "the server has no wildcard subscriptions (Wildcard Subscription Available 0)"
 	case withID && !m.subIDsOK:
 		return "the server has no subscription identifiers (Subscription Identifiers Available 0)"
 	case shared && !m.sharedOK:
@@ -1548,7 +1548,7 @@ func (m *model) timeout() {
 		}
 	case mConnected:
 		if m.keepAlive > 0 && !m.now.Before(m.lastSent.Add(m.keepAlive)) {
-			m.fail("nothing sent for %v, keep alive %v, and no PINGREQ [MQTT-3.1.2-23]", m.now.Sub(m.lastSent), m.keepAlive)
+			m.fail("nothing sent for %v, keep alive %v, and no PINGREQ [MQTT-3.1.2-23] (3.1.1) [MQTT-3.1.2-20] (5.0)", m.now.Sub(m.lastSent), m.keepAlive)
 		}
 		if m.keepAlive > 0 && len(m.pings) == 0 && !m.now.Before(m.lastRecv.Add(m.keepAlive)) {
 			m.fail("nothing received for %v, keep alive %v, and no PINGREQ", m.now.Sub(m.lastRecv), m.keepAlive)

@@ -26,6 +26,9 @@ func mustPublish(t *testing.T, h *harness, p *codec.Publish) Token {
 	return tok
 }
 
+// TestPublishQoS0: a QoS 0 message goes out once, with QoS 0 and DUP 0
+// [MQTT-4.3.1-1] [MQTT-3.3.1-2] and no packet identifier [MQTT-2.2.1-2],
+// and is done when written.
 func TestPublishQoS0(t *testing.T) {
 	h := connected(t, Config{}, nil)
 	tok := mustPublish(t, h, pub("a/b", 0, "x"))
@@ -38,6 +41,9 @@ func TestPublishQoS0(t *testing.T) {
 	}
 }
 
+// TestPublishQoS1: the first send of a QoS 1 message has DUP 0
+// [MQTT-4.3.2-2] (5.0), and it stays unacknowledged, neither completed nor
+// forgotten, until its PUBACK [MQTT-4.3.2-3].
 func TestPublishQoS1(t *testing.T) {
 	h := connected(t, Config{}, nil)
 	tok := mustPublish(t, h, pub("a/b", 1, "x"))
@@ -140,34 +146,14 @@ func TestPublishWrongAckIsProtocolError(t *testing.T) {
 	})
 }
 
+// TestPacketIdentifiers: each new PUBLISH at QoS > 0 and each SUBSCRIBE
+// gets a non-zero identifier that is not in use [MQTT-2.2.1-3]
+// [MQTT-4.3.2-1] (5.0) [MQTT-2.3.1-1] (3.1.1) [MQTT-2.3.1-2] (3.1.1); with
+// every identifier in use the next message waits for one to be freed.
 func TestPacketIdentifiers(t *testing.T) {
-	t.Run("MQTT-2.2.1-3/never-zero-never-reused", func(t *testing.T) {
-		h := connected(t, Config{MaxPacketID: 5}, nil)
-		seen := map[uint16]bool{}
-		for i := 0; i < 5; i++ {
-			mustPublish(t, h, pub("a", 1, "x"))
-		}
-		for _, p := range h.sent() {
-			id := p.(*codec.Publish).PacketID
-			if id == 0 || seen[id] {
-				t.Fatalf("identifier %d reused or zero", id)
-			}
-			seen[id] = true
-		}
-		// All 5 in use: a SUBSCRIBE cannot get one.
-		if _, err := h.s.Subscribe(h.now, 1, []codec.Subscription{{Filter: "x"}}, SubscribeOptions{}); !errors.Is(err, ErrPacketIDsExhausted) {
-			t.Fatalf("Subscribe with every identifier in use: %v", err)
-		}
-		// A sixth publish waits for an identifier rather than reusing one.
-		tok := mustPublish(t, h, pub("a", 1, "sixth"))
-		h.expectNothing()
-		h.feed(&codec.Puback{PacketID: 3})
-		p := h.sent()
-		if len(p) != 1 || p[0].(*codec.Publish).PacketID != 3 || string(p[0].(*codec.Publish).Payload) != "sixth" {
-			t.Fatalf("after PUBACK 3 the session sent %v", p)
-		}
-		_ = tok
-	})
+	for _, v := range []codec.Version{codec.V311, codec.V5} {
+		t.Run("never-zero-never-reused/"+v.String(), func(t *testing.T) { testIdentifiersNotReused(t, v) })
+	}
 	t.Run("failed-encode-leaks-nothing", func(t *testing.T) {
 		h := connected(t, Config{MaxPacketID: 2}, nil)
 		for i := 0; i < 10; i++ {
@@ -183,9 +169,40 @@ func TestPacketIdentifiers(t *testing.T) {
 	})
 }
 
+func testIdentifiersNotReused(t *testing.T, v codec.Version) {
+	h := connected(t, Config{Version: v, ClientID: "c", MaxPacketID: 5}, nil)
+	seen := map[uint16]bool{}
+	for i := 0; i < 5; i++ {
+		mustPublish(t, h, pub("a", codec.QoS(1+i%2), "x"))
+	}
+	for _, p := range h.sent() {
+		id := p.(*codec.Publish).PacketID
+		if id == 0 || seen[id] {
+			t.Fatalf("identifier %d reused or zero", id)
+		}
+		seen[id] = true
+	}
+	// All 5 in use: a SUBSCRIBE cannot get one.
+	if _, err := h.s.Subscribe(h.now, 1, []codec.Subscription{{Filter: "x"}}, SubscribeOptions{}); !errors.Is(err, ErrPacketIDsExhausted) {
+		t.Fatalf("Subscribe with every identifier in use: %v", err)
+	}
+	// A sixth publish waits for an identifier rather than reusing one.
+	mustPublish(t, h, pub("a", 1, "sixth"))
+	h.expectNothing()
+	h.feed(&codec.Puback{PacketID: 3})
+	p := h.sent()
+	if len(p) != 1 || p[0].(*codec.Publish).PacketID != 3 || string(p[0].(*codec.Publish).Payload) != "sixth" {
+		t.Fatalf("after PUBACK 3 the session sent %v", p)
+	}
+}
+
+// TestSendQuota: no more than the server's Receive Maximum QoS 1/2 PUBLISH
+// packets unacknowledged at once [MQTT-3.3.4-7] [MQTT-4.9.0-1]
+// [MQTT-4.9.0-2]; QoS 0 is not gated, and with the quota at zero every
+// other packet still goes out at once, SUBSCRIBE, PINGREQ and the PUBACK
+// of an incoming message included [MQTT-3.3.4-8] [MQTT-4.9.0-3]; queued
+// sends go out in order.
 func TestSendQuota(t *testing.T) {
-	// [MQTT-4.9.0-1]: no more than the server's Receive Maximum unacknowledged
-	// QoS 1/2 PUBLISH packets; QoS 0 is not gated; queued sends go out in order.
 	h := connected(t, Config{}, &codec.Connack{Props: codec.Properties{ReceiveMaximum: 2}})
 	t1 := mustPublish(t, h, pub("a", 1, "1"))
 	mustPublish(t, h, pub("a", 2, "2"))
@@ -201,6 +218,21 @@ func TestSendQuota(t *testing.T) {
 	if p := h.sent(); len(p) != 1 || string(p[0].(*codec.Publish).Payload) != "qos0" {
 		t.Fatalf("QoS 0 was gated: %v", p)
 	}
+	if _, err := h.s.Subscribe(h.now, 1, []codec.Subscription{{Filter: "in", QoS: 1}}, SubscribeOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.s.Ping(h.now); err != nil {
+		t.Fatal(err)
+	}
+	h.expect(&codec.Subscribe{PacketID: 3, Subscriptions: []codec.Subscription{{Filter: "in", QoS: 1}}}, &codec.Pingreq{})
+	h.feed(&codec.Suback{PacketID: 3, ReasonCodes: []codec.ReasonCode{1}})
+	h.feed(&codec.Pingresp{})
+	in := h.feed(&codec.Publish{Topic: "in", QoS: 1, PacketID: 40, Payload: []byte("m")})
+	wantKinds(t, in, EventMessage)
+	if err := h.s.Ack(h.now, in[0].Message.Ack); err != nil {
+		t.Fatal(err)
+	}
+	h.expect(&codec.Puback{PacketID: 40})
 	evs := h.feed(&codec.Puback{PacketID: 1})
 	if evs[0].Token != t1 {
 		t.Fatal(evs)
@@ -295,7 +327,7 @@ func TestServerLimits(t *testing.T) {
 	big := pub("a", 1, string(make([]byte, 100)))
 	var tl *TooLargeError
 	if _, err := h.s.Publish(h.now, big); !errors.As(err, &tl) || tl.Max != 64 || !errors.Is(err, codec.ErrPacketTooLarge) {
-		t.Fatalf("packet above the server's maximum [MQTT-3.1.2-24]: %v", err)
+		t.Fatalf("packet above the server's maximum [MQTT-3.2.2-15]: %v", err)
 	}
 	h.expectNothing()
 	if h.s.ids.n != 0 {
@@ -303,28 +335,47 @@ func TestServerLimits(t *testing.T) {
 	}
 }
 
+// TestReconnectResend: a session that is to outlive its connection (Clean
+// Session 0 on 3.1.1, a Session Expiry Interval above 0 on 5.0) keeps its
+// state after the connection closes [MQTT-3.1.2-4] (3.1.1)
+// [MQTT-3.1.2-23] (5.0) [MQTT-4.1.0-1], reconnects under the same client
+// identifier without clean start [MQTT-3.1.3-2], and on Session Present 1
+// sends again what was unacknowledged: a PUBLISH not yet answered by PUBACK
+// or PUBREC, with DUP 1 [MQTT-3.3.1-1] [MQTT-4.3.3-3] (5.0), and a PUBREL
+// not yet answered by PUBCOMP [MQTT-4.3.3-5] (5.0), with their original
+// identifiers [MQTT-2.3.1-3] (3.1.1) [MQTT-4.4.0-1], in their original order
+// [MQTT-4.6.0-1], and never the PUBLISH of a message whose PUBREL was sent
+// [MQTT-4.3.3-6] (5.0).
 func TestReconnectResend(t *testing.T) {
-	// [MQTT-4.4.0-1]: unacknowledged PUBLISH with DUP and PUBREL, with their
-	// original identifiers, in their original order.
-	h := connected(t, Config{}, nil)
-	mustPublish(t, h, pub("a", 1, "first"))
-	mustPublish(t, h, pub("a", 2, "second"))
-	mustPublish(t, h, pub("a", 2, "third"))
-	h.sent()
-	h.feed(&codec.Pubrec{PacketID: 2})
-	h.sent()
-	h.s.ConnectionLost(h.now, errors.New("reset"))
-	closedWith(t, h.events(), ErrConnectionLost)
+	for _, v := range []codec.Version{codec.V311, codec.V5} {
+		t.Run(v.String(), func(t *testing.T) {
+			h := connected(t, Config{Version: v, ClientID: "c", SessionExpiry: map[codec.Version]uint32{codec.V5: 60}[v]}, nil)
+			mustPublish(t, h, pub("a", 1, "first"))
+			mustPublish(t, h, pub("a", 2, "second"))
+			mustPublish(t, h, pub("a", 2, "third"))
+			h.sent()
+			h.feed(&codec.Pubrec{PacketID: 2})
+			h.sent()
+			h.s.ConnectionLost(h.now, errors.New("reset"))
+			closedWith(t, h.events(), ErrConnectionLost)
 
-	_, evs := h.connect(&codec.Connack{SessionPresent: true})
-	wantKinds(t, evs, EventConnected)
-	first := pub("a", 1, "first")
-	first.PacketID, first.Dup = 1, true
-	third := pub("a", 2, "third")
-	third.PacketID, third.Dup = 3, true
-	h.expect(first, &codec.Pubrel{PacketID: 2}, third)
+			c, evs := h.connect(&codec.Connack{SessionPresent: true})
+			if c.ClientID != "c" || c.CleanStart {
+				t.Fatalf("reconnect CONNECT: client id %q clean %v; want c, resuming", c.ClientID, c.CleanStart)
+			}
+			wantKinds(t, evs, EventConnected)
+			first := pub("a", 1, "first")
+			first.PacketID, first.Dup = 1, true
+			third := pub("a", 2, "third")
+			third.PacketID, third.Dup = 3, true
+			h.expect(first, &codec.Pubrel{PacketID: 2}, third)
+		})
+	}
 }
 
+// TestReconnectWithoutSession: on Session Present 0 the client discards its
+// session state [MQTT-3.2.2-5] (5.0): with FailOnSessionLost the messages in
+// flight fail, and an incoming QoS 2 exchange is forgotten.
 func TestReconnectWithoutSession(t *testing.T) {
 	h := connected(t, Config{SessionLost: FailOnSessionLost}, nil)
 	tok := mustPublish(t, h, pub("a", 1, "x"))

@@ -8,7 +8,7 @@ import (
 )
 
 // RepublishOnSessionLost (the default): when a CONNACK says Session Present
-// 0, the client drops its session state [MQTT-3.2.2-5] but not the user's
+// 0, the client drops its session state [MQTT-3.2.2-5] (5.0) but not the user's
 // messages. The accepted, unfinished QoS 1/2 messages, PUBREL phase
 // included, go again as new messages (new identifier, DUP clear), in their
 // original order, ahead of the messages queued after them, and their tokens

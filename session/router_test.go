@@ -201,6 +201,9 @@ func TestUnsubscribeSharedFilter(t *testing.T) {
 	}
 }
 
+// TestSubscribeCapabilities: a SUBSCRIBE the server said it cannot take
+// (Wildcard Subscription Available, Shared Subscription Available or
+// Subscription Identifiers Available 0) is refused before it is sent.
 func TestSubscribeCapabilities(t *testing.T) {
 	ack := &codec.Connack{Props: codec.Properties{Present: 1<<codec.PropWildcardSubscriptionAvailable |
 		1<<codec.PropSharedSubscriptionAvailable | 1<<codec.PropSubscriptionIdentifierAvailable}}
@@ -209,9 +212,9 @@ func TestSubscribeCapabilities(t *testing.T) {
 		f  string
 		id uint32
 	}{
-		"MQTT-3.2.2-16/wildcard": {"a/+", 0},
-		"MQTT-3.2.2-18/shared":   {"$share/g/a", 0},
-		"MQTT-3.2.2-17/sub-id":   {"a", 7},
+		"§3.2.2.3.11/wildcard": {"a/+", 0},
+		"§3.2.2.3.13/shared":   {"$share/g/a", 0},
+		"§3.2.2.3.12/sub-id":   {"a", 7},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, err := h.s.Subscribe(h.now, 1, []codec.Subscription{{Filter: tc.f}}, SubscribeOptions{ID: tc.id}); !errors.Is(err, ErrUnsupported) {

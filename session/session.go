@@ -802,9 +802,13 @@ func (s *Session) handleDisconnect(now time.Time, p *codec.Disconnect) error {
 
 // Disconnect ends the connection normally: it queues a DISCONNECT (with
 // reason code and properties on 5.0; reason 0x04 keeps the will) and then
-// EventClosed with a nil error. Unacknowledged messages and subscriptions
-// stay in the session (and its Store) for a later Connect. It returns
-// ErrNotConnected when there is no connection.
+// EventClosed with a nil error. The Reason String and User Properties are
+// left out when they would make the DISCONNECT larger than the server's
+// Maximum Packet Size, as the specification requires; the reason code is
+// always sent. Unacknowledged messages and subscriptions stay in the session
+// (and its Store) for a later Connect. It returns ErrNotConnected when there
+// is no connection, and the codec's error for properties a client may not
+// send.
 func (s *Session) Disconnect(now time.Time, reason codec.ReasonCode, props *codec.Properties) error {
 	if s.phase == phaseIdle {
 		return ErrNotConnected
@@ -816,6 +820,11 @@ func (s *Session) Disconnect(now time.Time, reason codec.ReasonCode, props *code
 				Msg: "the session expiry interval cannot be raised from 0 at DISCONNECT"}
 		}
 		d.Props = *props
+	}
+	// [MQTT-3.14.2-3] [MQTT-3.14.2-4]: these two are the properties to drop.
+	if max := s.info.MaximumPacket; max != 0 && s.v == codec.V5 && s.phase == phaseConnected && d.Size(s.v) > int(max) {
+		d.Props.ReasonString, d.Props.User = "", nil
+		d.Props.Present &^= 1<<codec.PropReasonString | 1<<codec.PropUserProperty
 	}
 	if err := codec.CheckSender(&d, codec.RoleClient, s.v); err != nil {
 		return err

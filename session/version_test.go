@@ -130,7 +130,7 @@ func TestLostWhileConnectingHintsAtVersion(t *testing.T) {
 }
 
 // The Assigned Client Identifier answers an empty client identifier
-// [MQTT-3.1.3-7] [MQTT-3.2.2-16]. When the client sent its own, one in the
+// [MQTT-3.1.3-7] (5.0) [MQTT-3.2.2-16]. When the client sent its own, one in the
 // CONNACK anyway is ignored: ConnInfo and the next CONNECT keep ours.
 func TestAssignedClientIDIgnoredWhenOwn(t *testing.T) {
 	h := newHarness(t, Config{ClientID: "mine"})

@@ -371,7 +371,9 @@ func wsServer(t *testing.T, protos []string, handler func(ctx context.Context, c
 }
 
 // TestWebSocketFraming: packets span frames, and frames hold several
-// packets; the reader sees one byte stream either way (MQTT 5.0 section 6).
+// packets; the reader sees one byte stream either way [MQTT-6.0.0-2]. The
+// server accepts only the mqtt subprotocol, which the client offers
+// [MQTT-6.0.0-3].
 func TestWebSocketFraming(t *testing.T) {
 	big := &codec.Publish{Topic: "big", QoS: codec.AtLeastOnce, PacketID: 7, Payload: make([]byte, 64<<10)}
 	rand.Read(big.Payload)
@@ -456,6 +458,47 @@ func TestWebSocketFraming(t *testing.T) {
 	}
 }
 
+// TestWebSocketBinaryFramesOnly: what the client writes goes in binary
+// frames, and a text frame from the server ends the connection with a
+// connection-lost error rather than being read as MQTT bytes
+// [MQTT-6.0.0-1].
+func TestWebSocketBinaryFramesOnly(t *testing.T) {
+	types := make(chan websocket.MessageType, 1)
+	url := wsServer(t, []string{"mqtt"}, func(ctx context.Context, c *websocket.Conn) {
+		typ, _, err := c.Read(ctx)
+		if err != nil {
+			return
+		}
+		types <- typ
+		c.Write(ctx, websocket.MessageText, []byte{0xd0, 0x00}) // a PINGRESP, in a text frame
+		c.Read(ctx)
+	})
+	ctx := testCtx(t)
+	conn, err := transport.Dial(ctx, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write([]byte{0xc0, 0x00}); err != nil { // PINGREQ
+		t.Fatal(err)
+	}
+	select {
+	case typ := <-types:
+		if typ != websocket.MessageBinary {
+			t.Fatalf("the client wrote a %v frame, want binary", typ)
+		}
+	case <-ctx.Done():
+		t.Fatal(ctx.Err())
+	}
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	n, err := conn.Read(make([]byte, 16))
+	if err == nil || !errors.Is(err, transport.ErrConnectionLost) {
+		t.Fatalf("read of a text frame: %d bytes, err %v; want a connection-lost error", n, err)
+	}
+}
+
+// TestWebSocketWithoutMQTTSubprotocol: a server that does not select the
+// mqtt subprotocol is refused [MQTT-6.0.0-3].
 func TestWebSocketWithoutMQTTSubprotocol(t *testing.T) {
 	url := wsServer(t, nil, func(ctx context.Context, c *websocket.Conn) { c.Read(ctx) })
 	_, err := transport.Dial(testCtx(t), url, nil)
