@@ -129,6 +129,8 @@ func (c *core) onRead(ch chunk) {
 // in pending.
 func (c *core) consume(cs *connState, data []byte) {
 	now := time.Now()
+	c.readAt = now
+	defer func() { c.readAt = time.Time{} }()
 	mode := c.traceMode()
 	for len(data) > 0 && c.conn == cs && !c.readPaused {
 		n, err := c.s.HandleBytes(now, data)

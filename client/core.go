@@ -105,6 +105,7 @@ type core struct {
 	unsynced   bool                       // the session may have saved accepted messages the Store has not synced
 	accPending []chan struct{}            // Accepted channels to close after the next Sync
 	pubs       map[session.Token]pubTrack // publishes the session took and has not completed
+	readAt     time.Time                  // while consume feeds the session: when the bytes were read
 }
 
 // result is what a waiter receives.

@@ -493,7 +493,11 @@ func (c *core) publishEvent(ev *session.Event) {
 		return
 	}
 	delete(c.pubs, ev.Token)
-	c.endPublish(time.Now(), &t, ev.Err, ev.Code)
+	now := c.readAt // an acknowledgement: when it was read, without reading the clock again
+	if now.IsZero() {
+		now = time.Now()
+	}
+	c.endPublish(now, &t, ev.Err, ev.Code)
 }
 
 // endPublishEarly reports the end of an observed publish the loop never
