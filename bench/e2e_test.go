@@ -25,6 +25,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"os"
 	"slices"
@@ -102,6 +104,8 @@ type impl struct {
 
 var impls = []impl{
 	{name: "zmqtt", v: codec.V5, dial: dialZmqtt5},
+	{name: "zmqtt-observed", v: codec.V5, dial: dialZmqtt5Observed},
+	{name: "zmqtt-debug", v: codec.V5, dial: dialZmqtt5Debug},
 	{name: "zmqtt-async", v: codec.V5, dial: dialZmqtt5, async: true},
 	{name: "paho.golang", v: codec.V5, dial: dialPaho},
 	{name: "zmqtt", v: codec.V311, dial: dialZmqtt311},
@@ -123,7 +127,64 @@ type zmqtt5 struct {
 }
 
 func dialZmqtt5(ctx context.Context, url, id string) (endpointClient, error) {
-	c, err := client.New5(client.Config5{Config: client.Config{URL: url, ClientID: id}})
+	return dialZmqtt5Config(ctx, client.Config{URL: url, ClientID: id})
+}
+
+// dialZmqtt5Observed is zmqtt with an Observer doing what a metrics and
+// tracing adapter does per message: count every packet by type and
+// direction, set a traceparent user property on every publish, record
+// every publish's duration, read every incoming message's user
+// properties (impl=zmqtt-observed).
+func dialZmqtt5Observed(ctx context.Context, url, id string) (endpointClient, error) {
+	return dialZmqtt5Config(ctx, client.Config{URL: url, ClientID: id, Observer: benchObserver()})
+}
+
+// dialZmqtt5Debug is zmqtt with a Logger at Debug level writing text to
+// io.Discard: the packet trace is formatted and thrown away
+// (impl=zmqtt-debug).
+func dialZmqtt5Debug(ctx context.Context, url, id string) (endpointClient, error) {
+	log := slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	return dialZmqtt5Config(ctx, client.Config{URL: url, ClientID: id, Logger: log})
+}
+
+// observed is what benchObserver's callbacks add up; the numbers are not
+// reported, they only keep the work from being optimised away.
+var observed struct {
+	packets  [2][16]atomic.Uint64
+	bytes    atomic.Uint64
+	done     atomic.Uint64
+	nanos    atomic.Int64
+	userProp atomic.Uint64
+}
+
+func benchObserver() *client.Observer {
+	const traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+	span := new(int)
+	return &client.Observer{
+		OnPacket: func(d client.Direction, p client.PacketInfo) {
+			observed.packets[d-1][p.Type&15].Add(1)
+			observed.bytes.Add(uint64(p.Size))
+		},
+		OnPublish: func(ctx context.Context, p *client.PublishStart) any {
+			p.SetUserProperty("traceparent", traceparent)
+			return span
+		},
+		OnPublishDone: func(d client.PublishDone) {
+			observed.done.Add(1)
+			observed.nanos.Add(int64(d.Duration))
+		},
+		OnMessage: func(m client.MessageInfo) {
+			for _, u := range m.Properties.User {
+				if u.Key == "traceparent" {
+					observed.userProp.Add(1)
+				}
+			}
+		},
+	}
+}
+
+func dialZmqtt5Config(ctx context.Context, cfg client.Config) (endpointClient, error) {
+	c, err := client.New5(client.Config5{Config: cfg})
 	if err != nil {
 		return nil, err
 	}

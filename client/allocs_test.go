@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,7 +14,7 @@ import (
 // ackingPeer is a broker for allocation tests: it answers CONNECT with
 // CONNACK and each QoS 1 PUBLISH with PUBACK, decoding and encoding into
 // reused values, so that it allocates nothing per packet itself.
-func ackingPeer(t *testing.T, v codec.Version, conn net.Conn) {
+func ackingPeer(t testing.TB, v codec.Version, conn net.Conn) {
 	r := codec.NewReader(conn, 0)
 	defer r.Release()
 	d := codec.Decoder{Version: v, From: codec.RoleClient}
@@ -52,6 +53,42 @@ func ackingPeer(t *testing.T, v codec.Version, conn net.Conn) {
 // Counted over every goroutine, the peer's included; run without -race
 // (make test runs ^TestAllocs separately).
 func TestAllocsPublish(t *testing.T) {
+	allocsPublish(t, nil)
+}
+
+// TestAllocsPublishObserved: with an Observer that sees every packet, sets
+// a traceparent user property on each MQTT 5.0 publish and sees each
+// publish end, a publish still allocates nothing in steady state.
+func TestAllocsPublishObserved(t *testing.T) {
+	var packets, dones atomic.Int64
+	span := new(int)
+	allocsPublish(t, &Observer{
+		OnPacket: func(d Direction, p PacketInfo) { packets.Add(1) },
+		OnPublish: func(ctx context.Context, p *PublishStart) any {
+			if p.Version == codec.V5 {
+				if err := p.SetUserProperty("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"); err != nil {
+					t.Error(err)
+				}
+			}
+			return span
+		},
+		OnPublishDone: func(d PublishDone) {
+			if d.Value != span || d.Err != nil {
+				t.Errorf("OnPublishDone %+v", d)
+			}
+			dones.Add(1)
+		},
+	})
+	// Two versions, two QoS levels, 1000 runs plus the warm-up each.
+	if n := dones.Load(); n < 4*1000 {
+		t.Errorf("OnPublishDone ran %d times", n)
+	}
+	if n := packets.Load(); n < dones.Load() {
+		t.Errorf("OnPacket ran %d times for %d publishes", n, dones.Load())
+	}
+}
+
+func allocsPublish(t *testing.T, obs *Observer) {
 	if raceEnabled {
 		t.Skip("allocation counts are not meaningful under -race; make test runs this test without it")
 	}
@@ -68,7 +105,7 @@ func TestAllocsPublish(t *testing.T) {
 				}()
 				return c, nil
 			}
-			cfg := Config{ClientID: "allocs", Dial: dial, KeepAlive: time.Hour}
+			cfg := Config{ClientID: "allocs", Dial: dial, KeepAlive: time.Hour, Observer: obs}
 			payload := []byte("payload")
 			var publish func(qos QoS) error
 			var stop func()

@@ -90,6 +90,7 @@ var closedChan = func() chan struct{} {
 type asyncPub struct {
 	p codec.Publish
 	h *Publishing
+	t pubTrack
 }
 
 // intake holds PublishAsync calls for the loop: callers never wait for it.
@@ -109,9 +110,16 @@ func (c *core) publishAsync(topic string, payload []byte, r *pubReq) *Publishing
 	if err := codec.ValidateTopicName(topic); err != nil {
 		return failedPublishing(err)
 	}
+	var t pubTrack
+	if c.o.pubHooks {
+		r.p.Topic, r.p.Payload = topic, payload
+		c.startPublish(context.Background(), &r.p, &PublishStart{}, &t)
+	}
 	select {
 	case <-c.exited:
-		return failedPublishing(c.terminal())
+		err := c.terminal()
+		c.endPublishEarly(&t, err)
+		return failedPublishing(err)
 	default:
 	}
 	buf := make([]byte, len(topic)+len(payload))
@@ -119,6 +127,7 @@ func (c *core) publishAsync(topic string, payload []byte, r *pubReq) *Publishing
 	copy(buf[len(topic):], payload)
 	p := r.p
 	p.Topic = string(buf[:len(topic)])
+	t.topic = p.Topic
 	p.Payload = buf[len(topic):len(buf):len(buf)]
 	if payload == nil {
 		p.Payload = nil
@@ -127,13 +136,14 @@ func (c *core) publishAsync(topic string, payload []byte, r *pubReq) *Publishing
 	c.in.mu.Lock()
 	if len(c.in.queue) >= c.maxQueued {
 		c.in.mu.Unlock()
+		c.endPublishEarly(&t, ErrQueueFull)
 		return failedPublishing(ErrQueueFull)
 	}
 	if c.in.acc == nil {
 		c.in.acc = make(chan struct{})
 	}
 	h.acc = c.in.acc
-	c.in.queue = append(c.in.queue, asyncPub{p: p, h: h})
+	c.in.queue = append(c.in.queue, asyncPub{p: p, h: h, t: t})
 	c.in.mu.Unlock()
 	select {
 	case c.wake <- struct{}{}:
@@ -154,6 +164,7 @@ func (c *core) applyIntake() {
 	for i := range q {
 		a := &q[i]
 		tok, err := c.s.Publish(now, &a.p)
+		c.tookPublish(now, tok, err, a.p.QoS, &a.t)
 		switch {
 		case err != nil:
 			a.h.resolve(result{err: err})

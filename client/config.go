@@ -180,8 +180,18 @@ type Config struct {
 	// nothing, a process exit does.
 	Store session.Store
 	// Logger receives the client's logs; nil discards them. Payloads and
-	// passwords are never logged.
+	// passwords are never logged. At Debug level it also gets one line per
+	// packet sent or received ("packet sent", "packet received": type,
+	// size, identifier, QoS, topic, reason code; see PacketInfo); the
+	// client asks Enabled once per batch of packets, so a Logger above
+	// Debug costs nothing per packet.
 	Logger *slog.Logger
+	// Observer receives the client's events for metrics and tracing:
+	// state changes, packets, the start and end of each publish (with a
+	// way to add MQTT 5.0 user properties such as a W3C traceparent) and
+	// incoming messages; see Observer for where each runs. Nil (the
+	// default) costs nothing. Stats works with or without it.
+	Observer *Observer
 	// OnUnrouted is called, on a goroutine of the client's that runs the
 	// user's callbacks in order, for each message no subscription took:
 	// one matching no filter, one that arrived for a subscription the

@@ -129,8 +129,14 @@ func (c *core) onRead(ch chunk) {
 // in pending.
 func (c *core) consume(cs *connState, data []byte) {
 	now := time.Now()
+	c.readAt = now
+	defer func() { c.readAt = time.Time{} }()
+	mode := c.traceMode()
 	for len(data) > 0 && c.conn == cs && !c.readPaused {
 		n, err := c.s.HandleBytes(now, data)
+		if n > 0 {
+			c.observePackets(PacketReceived, data[:n], mode)
+		}
 		if err != nil || n == 0 {
 			break
 		}
@@ -189,6 +195,7 @@ func (c *core) write() {
 			return
 		}
 	}
+	c.observePackets(PacketSent, c.out, c.traceMode())
 	b := c.out
 	c.out = c.spare[:0]
 	c.spare = nil
@@ -243,6 +250,7 @@ func (c *core) flushFinal() {
 		cs.lastWrite = nil
 	}
 	if len(c.out) > 0 {
+		c.observePackets(PacketSent, c.out, c.traceMode())
 		cs.conn.Write(c.out)
 	}
 	c.out = c.out[:0]
@@ -256,6 +264,7 @@ func (c *core) teardown() {
 	}
 	c.conn = nil
 	c.live.CompareAndSwap(cs, nil)
+	c.stats.connDown(time.Now())
 	close(cs.done)
 	cs.conn.Close()
 	<-cs.rExit

@@ -67,6 +67,10 @@ type core struct {
 
 	notes notifier
 
+	stats    counters
+	o        observing
+	openSubs atomic.Pointer[[]*Subscription] // the subscriptions in use, for Stats; written by the loop
+
 	// loop
 	s          *session.Session
 	conn       *connState
@@ -98,8 +102,10 @@ type core struct {
 	replies    map[session.Token]chan Message
 	asyncW     map[session.Token]*Publishing // PublishAsync handles by token
 	drains     []drainReq
-	unsynced   bool            // the session may have saved accepted messages the Store has not synced
-	accPending []chan struct{} // Accepted channels to close after the next Sync
+	unsynced   bool                       // the session may have saved accepted messages the Store has not synced
+	accPending []chan struct{}            // Accepted channels to close after the next Sync
+	pubs       map[session.Token]pubTrack // publishes the session took and has not completed
+	readAt     time.Time                  // while consume feeds the session: when the bytes were read
 }
 
 // result is what a waiter receives.
@@ -193,6 +199,16 @@ func newCore(v codec.Version, cfg Config, sc session.Config, onState func(StateC
 	if onState == nil {
 		onState = cfg.OnStateChange
 	}
+	if o := cfg.Observer; o != nil && o.OnStateChange != nil {
+		if app := onState; app != nil {
+			onState = func(sc StateChange) {
+				app(sc)
+				o.OnStateChange(sc)
+			}
+		} else {
+			onState = o.OnStateChange
+		}
+	}
 	s, err := session.New(sc)
 	if err != nil {
 		return nil, err
@@ -220,7 +236,10 @@ func newCore(v codec.Version, cfg Config, sc session.Config, onState func(StateC
 		rng:     rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x9e3779b97f4a7c15)),
 		replies: make(map[session.Token]chan Message),
 		asyncW:  make(map[session.Token]*Publishing),
+		pubs:    make(map[session.Token]pubTrack),
 	}
+	c.stats.born = time.Now()
+	c.o.init(&cfg)
 	c.maxQueued = cfg.MaxQueued
 	if c.maxQueued <= 0 {
 		c.maxQueued = 1000
@@ -308,6 +327,7 @@ func (c *core) loop() {
 		c.flush()
 		c.drain()
 		c.checkDrains()
+		c.publishGauges()
 		if c.shouldExit() {
 			c.shutdown()
 			return
@@ -400,6 +420,7 @@ func (c *core) startDial() {
 	c.gen++
 	gen := c.gen
 	c.dialing = true
+	c.stats.add(cAttempts, 1)
 	dial := c.nextDial()
 	c.setState(StateConnecting, nil)
 	c.log.Debug("connecting", "url", redactedURL(c.dialURL), "attempt", c.attempts+1)
@@ -455,6 +476,7 @@ func (c *core) onDialed(d dialResult) {
 	}
 	c.conn = newConnState(d.conn, c.gen)
 	c.live.Store(c.conn)
+	c.o.tr.newConnection()
 	// A new connection must be read (its CONNACK) even while a consumer is
 	// slow: the pause starts again at the next message for a full queue.
 	c.readPaused = false
@@ -646,6 +668,11 @@ func (c *core) shutdown() {
 		c.retryTimer = nil
 	}
 	err := c.terminal()
+	now := time.Now()
+	for t, p := range c.pubs { // OnPublishDone before Publish returns, as always
+		delete(c.pubs, t)
+		c.endPublish(now, &p, err, 0)
+	}
 	for t, w := range c.waiters {
 		w <- result{err: err}
 		delete(c.waiters, t)
@@ -663,6 +690,7 @@ func (c *core) shutdown() {
 	c.in.queue, c.in.acc = nil, nil
 	c.in.mu.Unlock()
 	for _, a := range left {
+		c.endPublish(now, &a.t, err, 0)
 		a.h.resolve(result{err: err})
 	}
 	if acc != nil {
@@ -685,6 +713,7 @@ func (c *core) shutdown() {
 	}
 	c.connWait = nil
 	c.setState(StateClosed, err)
+	c.publishGauges()
 	for _, w := range c.closeWait {
 		w <- nil
 	}
@@ -699,11 +728,15 @@ func (c *core) drain() {
 		if !ok {
 			return
 		}
+		c.stats.publish() // the packets behind the event, before anyone learns of it
 		switch ev.Kind {
 		case session.EventConnected:
 			info := *ev.Info
 			c.info.Store(&info)
 			c.upSince = time.Now()
+			c.stats.add(cConnects, 1)
+			c.stats.connUp(c.upSince)
+			c.stats.publish()    // before Connect returns
 			c.roundStart = c.srv // a new round starts from the server that works
 			c.setState(StateConnected, nil)
 			c.log.Info("connected", "url", redactedURL(c.dialURL), "session_present", info.SessionPresent, "connection", info.ConnectionNumber)
@@ -729,8 +762,12 @@ func (c *core) drain() {
 			c.unroute(m, k, "message without subscriber", ev.Message.Topic)
 		case session.EventPublished, session.EventSubscribed, session.EventUnsubscribed,
 			session.EventPong, session.EventAuthenticated:
-			if ev.Kind == session.EventSubscribed {
+			switch ev.Kind {
+			case session.EventSubscribed:
 				c.subscribed(ev.Handle, ev.Err)
+			case session.EventPublished:
+				c.publishEvent(&ev)
+				c.stats.publish() // its latency, before Publish returns
 			}
 			w, ok := c.waiters[ev.Token]
 			_, async := c.asyncW[ev.Token]
@@ -757,6 +794,7 @@ func (c *core) drain() {
 				c.log.Warn("subscription lost on reconnect", "filters", sub.Filters(), "err", ev.Err)
 				c.settle(sub.end(ev.Err))
 				delete(c.subs, ev.Handle)
+				c.syncSubs()
 			}
 		case session.EventClosed:
 			c.onClosed(ev.Err)
@@ -769,6 +807,11 @@ func (c *core) drain() {
 func (c *core) dispatch(sm *session.Message) {
 	m := copyMessage(sm)
 	m.c = c
+	c.stats.add(cDelivered, 1)
+	c.stats.publish()
+	if c.o.onMessage != nil {
+		c.observeMessage(&m, sm.Reply != 0)
+	}
 	if sm.Reply != 0 {
 		if w, ok := c.replies[sm.Reply]; ok {
 			delete(c.replies, sm.Reply)
@@ -947,6 +990,9 @@ func (c *core) onClosed(err error) {
 		return
 	}
 	c.info.Store(nil)
+	if err != nil && c.stats.connectedAt.Load() != 0 {
+		c.stats.add(cLost, 1)
+	}
 	c.flushFinal()
 	c.teardown()
 	if err == nil { // a normal Disconnect
@@ -957,4 +1003,14 @@ func (c *core) onClosed(err error) {
 		return
 	}
 	c.failed(err)
+}
+
+// syncSubs publishes the subscriptions in use for Stats; runs on the loop
+// after every change of subs (rare: subscribe, unsubscribe, refusal).
+func (c *core) syncSubs() {
+	list := make([]*Subscription, 0, len(c.subs))
+	for _, sub := range c.subs {
+		list = append(list, sub)
+	}
+	c.openSubs.Store(&list)
 }

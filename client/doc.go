@@ -159,8 +159,31 @@
 // # Logging
 //
 // Config.Logger receives structured logs (log/slog): connection changes at
-// Info, failures at Warn and Error, details at Debug. Payloads, passwords
-// and authentication data are never logged.
+// Info, failures at Warn and Error, details at Debug. At Debug it also gets
+// a packet trace: one "packet sent" or "packet received" line per packet,
+// with its type, size, packet identifier, QoS, topic and reason code. The
+// client asks the Logger whether Debug is enabled once per batch of
+// packets, so a Logger at Info costs nothing per packet. Payloads,
+// passwords and authentication data are never logged.
+//
+// # Metrics and tracing
+//
+// Client.Stats and Client5.Stats return a snapshot of counters and gauges:
+// packets and bytes sent and received (by packet type, and PUBLISH by QoS),
+// messages delivered, dropped and unrouted, connection attempts, connects,
+// reconnects and losses, time connected, messages in flight in each
+// direction, the depths of the publish queue, the PublishAsync intake and
+// the subscription queues, and a histogram of QoS 1/2 publish latencies.
+// The client counts on its loop goroutine without locks and publishes the
+// counts with one atomic add per changed counter; Stats never waits for
+// the loop.
+//
+// Config.Observer receives events for an exporter or a tracing adapter:
+// state changes, every packet (described, never its contents), the start
+// of each publish (where MQTT 5.0 user properties such as a W3C traceparent
+// can be added) and its end (error, reason code, duration), and every
+// incoming message with its properties. A nil Observer costs a nil check;
+// a publish allocates nothing with or without one.
 //
 // # Goroutines
 //

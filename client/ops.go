@@ -143,6 +143,8 @@ type pubOp struct {
 	ran  chan struct{} // the loop ran exec
 	w    chan result   // the waiter of a QoS 1/2 publish
 	exec func()
+	t    pubTrack     // for Stats and the Observer; the loop copies it
+	ps   PublishStart // what OnPublish sees
 }
 
 // getPubOp returns a cleared op of c's pool. The pool is per client, not
@@ -162,18 +164,21 @@ func (c *core) getPubOp() *pubOp {
 // that knows the loop will not touch op again may release it: ran and w
 // are drained.
 func (op *pubOp) release() {
-	op.r, op.tok, op.err = pubReq{}, 0, nil
+	op.r, op.tok, op.err, op.t = pubReq{}, 0, nil, pubTrack{}
+	op.ps.reset()
 	op.c.pubOps.Put(op)
 }
 
 // run is exec: on the loop, hand the message to the session.
 func (op *pubOp) run() {
 	c := op.c
-	op.tok, op.err = c.s.Publish(time.Now(), &op.r.p)
+	now := time.Now()
+	op.tok, op.err = c.s.Publish(now, &op.r.p)
 	if op.err == nil && op.tok != 0 {
 		c.waiters[op.tok] = op.w
 		c.unsynced = true
 	}
+	c.tookPublish(now, op.tok, op.err, op.r.p.QoS, &op.t)
 	op.ran <- struct{}{}
 }
 
@@ -187,7 +192,11 @@ func (c *core) publish(ctx context.Context, topic string, payload []byte, op *pu
 		op.release()
 		return result{}, err
 	}
+	if c.o.pubHooks {
+		c.startPublish(ctx, &op.r.p, &op.ps, &op.t)
+	}
 	if err := c.call(ctx, op.exec); err != nil {
+		c.endPublishEarly(&op.t, err)
 		op.release()
 		return result{}, err
 	}
@@ -208,12 +217,17 @@ func (c *core) publish(ctx context.Context, topic string, payload []byte, op *pu
 	case <-ctx.Done():
 		// Built here, not up front as await's cancel: the closure is an
 		// allocation that only this path should pay.
+		cerr := ctx.Err()
 		c.post(func() {
 			if c.s.Cancel(tok) {
 				delete(c.waiters, tok)
+				if t, ok := c.pubs[tok]; ok {
+					delete(c.pubs, tok)
+					c.endPublish(time.Now(), &t, cerr, 0)
+				}
 			}
 		})
-		return result{}, ctx.Err()
+		return result{}, cerr
 	}
 }
 
@@ -260,6 +274,7 @@ func (c *core) subscribeEach(ctx context.Context, subs []codec.Subscription, r *
 			serr = err
 			return
 		}
+		c.syncSubs()
 		c.waiters[tok] = w
 	}); err != nil {
 		return nil, err
@@ -311,6 +326,7 @@ func (c *core) unsubscribe(ctx context.Context, sub *Subscription, filters []str
 		}
 		if sub.removeFilters(filters) == 0 {
 			delete(c.subs, sub.handle)
+			c.syncSubs()
 			c.unrouteHeld(sub)
 			c.settle(sub.end(ErrSubscriptionClosed))
 		}

@@ -17,14 +17,14 @@ import (
 	"github.com/zmqtt/zmqtt-go/codec"
 )
 
-// recorder is a set of handlers that write down which filter got which
+// handlerLog is a set of handlers that write down which filter got which
 // topic.
-type recorder struct {
+type handlerLog struct {
 	mu  sync.Mutex
 	got []string // "filter <- topic"
 }
 
-func (rec *recorder) handler(filter string) Handler {
+func (rec *handlerLog) handler(filter string) Handler {
 	return func(_ context.Context, m Message) error {
 		rec.mu.Lock()
 		rec.got = append(rec.got, filter+" <- "+m.Topic)
@@ -33,7 +33,7 @@ func (rec *recorder) handler(filter string) Handler {
 	}
 }
 
-func (rec *recorder) take() []string {
+func (rec *handlerLog) take() []string {
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	out := rec.got
@@ -62,7 +62,7 @@ var routeTopics = []string{"a/b/c", "a/x/c", "a/x/y", "a", "z/b/q", "z/b", "z/y"
 // subscription's end.
 func TestRouterMostSpecific(t *testing.T) {
 	run(t, func(t *testing.T) {
-		var rec recorder
+		var rec handlerLog
 		var r Router
 		var unhandled []string
 		r.OnError = func(m Message, err error) {
@@ -103,7 +103,7 @@ func TestRouterAgreesWithClient(t *testing.T) {
 		c, n := newTest5(t, Config5{})
 		p, _ := connect5(t, c, n, nil)
 		ctx := context.Background()
-		var rec recorder
+		var rec handlerLog
 		r := Router{OnError: func(m Message, err error) { rec.handler("none")(ctx, m) }}
 		subs := make([]*Subscription, len(routeFilters))
 		for i, f := range routeFilters {
@@ -200,7 +200,7 @@ func TestRouterAcksAfterHandler(t *testing.T) {
 // client with Config.FanOut makes the Router fan out its messages too.
 func TestRouterFanOut(t *testing.T) {
 	run(t, func(t *testing.T) {
-		var rec recorder
+		var rec handlerLog
 		r := Router{FanOut: true}
 		for _, f := range []string{"#", "a/+", "a/b"} {
 			r.Handle(f, rec.handler(f))
@@ -312,7 +312,7 @@ func TestRouterRefusals(t *testing.T) {
 			t.Errorf("Filters %q", got)
 		}
 
-		var rec recorder
+		var rec handlerLog
 		f := NewFeed(FeedConfig{})
 		served := async(func() (struct{}, error) { return struct{}{}, r.Serve(context.Background(), f.Subscription()) })
 		r.Handle("late/+", rec.handler("late/+"))

@@ -195,6 +195,13 @@ func (s *Subscription) removeFilters(filters []string) int {
 	return len(s.filters)
 }
 
+// queued returns the number of messages waiting in the queue, for Stats.
+func (s *Subscription) queued() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.n
+}
+
 // Dropped returns how many QoS 0 messages were dropped because the queue
 // was full.
 func (s *Subscription) Dropped() uint64 {
@@ -274,11 +281,13 @@ func (s *Subscription) pushLocked(m Message) (queued, full bool) {
 				}
 				s.queue[(s.head+s.n-1)%len(s.queue)] = m
 				s.dropped++
+				s.c.stats.add(cDropped, 1)
 				s.wake()
 				return true, false
 			}
 		}
 		s.dropped++ // the queue holds only QoS 1/2: the new QoS 0 goes
+		s.c.stats.add(cDropped, 1)
 		return true, false
 	}
 	s.overflow = append(s.overflow, m)

@@ -232,6 +232,12 @@ func (s *Session) Inflight() (unacked, queued int) {
 	return len(s.flights), len(s.queue) - s.qhead
 }
 
+// Inbound returns the number of incoming QoS 1 and 2 messages whose flow
+// is not complete: waiting for Ack, held for their subscription, or, for
+// QoS 2, acknowledged with PUBREC and waiting for the server's PUBREL.
+// These are the messages that count against our Receive Maximum.
+func (s *Session) Inbound() int { return len(s.inbound) }
+
 // AppendTransmit appends the bytes the session wants written to the network
 // to dst and forgets them. Write them in order, after making the Store
 // durable (Store.Sync) when there is one.
