@@ -420,7 +420,8 @@ func TestFuzzMosquitto(t *testing.T) {
 	}
 }
 
-// TestFuzzUsage: command-line mistakes give status 2 and one line saying
+// TestFuzzUsage: command-line mistakes give status 1 (as every usage
+// error of zmqtt, like mosquitto_pub) and one line saying
 // what is wrong; a broker that is not there is an error (status 1) before
 // any fuzzing, not a crash finding.
 func TestFuzzUsage(t *testing.T) {
@@ -430,10 +431,10 @@ func TestFuzzUsage(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"fuzz"}, 2, "--url is required"},
-		{[]string{"fuzz", "--url", "mqtt://127.0.0.1:1", "-V", "6"}, 2, "-V must be 311 or 5"},
-		{[]string{"fuzz", "--url", "gopher://x"}, 2, "fuzz:"},
-		{[]string{"fuzz", "--url", "mqtt://127.0.0.1:1", "--timeout", "0s"}, 2, "must be positive"},
+		{[]string{"fuzz"}, 1, "--url is required"},
+		{[]string{"fuzz", "--url", "mqtt://127.0.0.1:1", "-V", "6"}, 1, "-V must be 311 or 5"},
+		{[]string{"fuzz", "--url", "gopher://x"}, 1, "fuzz:"},
+		{[]string{"fuzz", "--url", "mqtt://127.0.0.1:1", "--timeout", "0s"}, 1, "must be positive"},
 		{[]string{"fuzz", "--url", "mqtt://127.0.0.1:1", "--out", t.TempDir(), "--timeout", "500ms"}, 1, "does not answer a CONNECT"},
 		{[]string{"fuzz", "--replay", filepath.Join(t.TempDir(), "missing.json")}, 1, "missing.json"},
 	} {
