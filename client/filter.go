@@ -75,22 +75,18 @@ func perFilterConflict(fn string, r *subReq) error {
 // the broker refused (the whole subscription is then undone),
 // ErrUnsupported, ErrClosed, ctx's error.
 func (c *Client) SubscribeFilters(ctx context.Context, filters []Filter, opts ...SubscribeOption) (*Subscription, error) {
-	var r subReq
-	for _, o := range opts {
-		if o != nil {
-			o.applySub(&r)
-		}
-	}
-	if err := perFilterConflict("SubscribeFilters", &r); err != nil {
-		return nil, err
-	}
-	return c.c.subscribeEach(ctx, commonFilters(filters), &r)
+	return c.c.subscribeFilters(ctx, filters, opts)
 }
 
 // SubscribeFilters is Client.SubscribeFilters on MQTT 5.0, with the options
 // both versions share: it is the form Conn has. SubscribeFilters5 takes the
 // 5.0 options.
 func (c *Client5) SubscribeFilters(ctx context.Context, filters []Filter, opts ...SubscribeOption) (*Subscription, error) {
+	return c.c.subscribeFilters(ctx, filters, opts)
+}
+
+// subscribeFilters is SubscribeFilters of both versions.
+func (c *core) subscribeFilters(ctx context.Context, filters []Filter, opts []SubscribeOption) (*Subscription, error) {
 	var r subReq
 	for _, o := range opts {
 		if o != nil {
@@ -100,7 +96,7 @@ func (c *Client5) SubscribeFilters(ctx context.Context, filters []Filter, opts .
 	if err := perFilterConflict("SubscribeFilters", &r); err != nil {
 		return nil, err
 	}
-	return c.c.subscribeEach(ctx, commonFilters(filters), &r)
+	return c.subscribeEach(ctx, commonFilters(filters), &r)
 }
 
 // SubscribeFilters5 subscribes to filters with one MQTT 5.0 SUBSCRIBE in

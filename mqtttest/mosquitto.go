@@ -19,7 +19,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -136,8 +135,7 @@ type Broker struct {
 	closed bool       // under life
 
 	mu     sync.Mutex
-	cmd    *exec.Cmd
-	done   chan struct{} // closed when the current process has exited
+	proc   *childproc.Proc // the current process; nil before the first start
 	ownDir bool
 }
 
@@ -370,27 +368,12 @@ func writePasswords(path string, users map[string]string) error {
 
 // start runs mosquitto and waits until every listener accepts.
 func (b *Broker) start(ctx context.Context) error {
-	logf, err := os.OpenFile(b.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	p, err := childproc.Start(b.bin, b.log, "-c", b.conf)
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(b.bin, "-c", b.conf)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = childproc.Attr()
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return fmt.Errorf("starting %s: %w", b.bin, err)
-	}
-	done := make(chan struct{})
-	// Exits when the broker process does, which Stop, Kill and Close
-	// bring about.
-	go func() {
-		cmd.Wait()
-		logf.Close()
-		close(done)
-	}()
 	b.mu.Lock()
-	b.cmd, b.done = cmd, done
+	b.proc = p
 	b.mu.Unlock()
 
 	tick := time.NewTicker(10 * time.Millisecond)
@@ -406,8 +389,8 @@ func (b *Broker) start(ctx context.Context) error {
 				return nil
 			}
 			select {
-			case <-done:
-				return fmt.Errorf("mosquitto exited during start (%v); its log:\n%s", cmd.ProcessState, b.LogTail(20))
+			case <-p.Done():
+				return fmt.Errorf("mosquitto exited during start (%v); its log:\n%s", p.State(), b.LogTail(20))
 			case <-ctx.Done():
 				b.kill()
 				return fmt.Errorf("mosquitto did not open %s (%s): %w; its log:\n%s", what, addr, ctx.Err(), b.LogTail(20))
@@ -423,15 +406,17 @@ func (b *Broker) start(ctx context.Context) error {
 	return wait("unix", b.sock, "its Unix socket")
 }
 
-func (b *Broker) kill() {
+// current returns the current process, nil before the first start.
+func (b *Broker) current() *childproc.Proc {
 	b.mu.Lock()
-	cmd, done := b.cmd, b.done
-	b.mu.Unlock()
-	if cmd == nil {
-		return
+	defer b.mu.Unlock()
+	return b.proc
+}
+
+func (b *Broker) kill() {
+	if p := b.current(); p != nil {
+		p.Kill()
 	}
-	cmd.Process.Signal(syscall.SIGKILL)
-	<-done
 }
 
 // Kill stops the broker with SIGKILL, as a crash would, and waits for it
@@ -455,27 +440,10 @@ func (b *Broker) Stop() error {
 }
 
 func (b *Broker) stop() error {
-	b.mu.Lock()
-	cmd, done := b.cmd, b.done
-	b.mu.Unlock()
-	if cmd == nil {
-		return nil
-	}
-	select {
-	case <-done:
-		return nil
-	default:
-	}
-	cmd.Process.Signal(syscall.SIGTERM)
-	t := time.NewTimer(stopGrace)
-	defer t.Stop()
-	select {
-	case <-done:
-		return nil
-	case <-t.C:
-		b.kill()
+	if p := b.current(); p != nil && !p.Stop(stopGrace) {
 		return fmt.Errorf("mqtttest: mosquitto ignored SIGTERM for %v and was killed", stopGrace)
 	}
+	return nil
 }
 
 // Restart stops the broker if it is running (as Stop does) and starts it
@@ -521,29 +489,17 @@ func (b *Broker) Close() error {
 
 // Running reports whether the broker process is alive.
 func (b *Broker) Running() bool {
-	b.mu.Lock()
-	done := b.done
-	b.mu.Unlock()
-	if done == nil {
-		return false
-	}
-	select {
-	case <-done:
-		return false
-	default:
-		return true
-	}
+	p := b.current()
+	return p != nil && p.Running()
 }
 
 // PID returns the process id of the running broker, or 0 when it is not
 // running.
 func (b *Broker) PID() int {
-	if !b.Running() {
-		return 0
+	if p := b.current(); p != nil && p.Running() {
+		return p.PID()
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.cmd.Process.Pid
+	return 0
 }
 
 // Port returns the TCP port of a listener; 0 for Unix and for a name that

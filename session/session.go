@@ -154,9 +154,12 @@ func (s *Session) restore(st Store) error {
 	}
 	// Queued messages follow, in acceptance order. One whose Seq has an
 	// outbound record was sent just before a crash that kept both records.
-	sent := make(map[uint64]bool, len(state.Outbound))
-	for _, r := range state.Outbound {
-		sent[r.Seq] = true
+	var sent map[uint64]bool
+	if len(state.Queued) > 0 {
+		sent = make(map[uint64]bool, len(state.Outbound))
+		for _, r := range state.Outbound {
+			sent[r.Seq] = true
+		}
 	}
 	for _, r := range state.Queued {
 		s.seq = max(s.seq, r.Seq)

@@ -10,13 +10,11 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -56,8 +54,7 @@ type natsNode struct {
 	client, cluster, http, mqtt int // ports
 
 	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{} // closed when the current process has exited
+	proc *childproc.Proc // the current process; nil before the first start
 }
 
 // NATSBinary returns the path of the nats-server binary, or
@@ -267,88 +264,48 @@ func (c *NATSCluster) startAll(ctx context.Context) error {
 }
 
 func (nd *natsNode) start(bin string) error {
-	logf, err := os.OpenFile(nd.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	p, err := childproc.Start(bin, nd.log, "-c", nd.conf)
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(bin, "-c", nd.conf)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = childproc.Attr()
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return fmt.Errorf("starting %s: %w", bin, err)
-	}
-	done := make(chan struct{})
-	go func() {
-		cmd.Wait()
-		logf.Close()
-		close(done)
-	}()
 	nd.mu.Lock()
-	nd.cmd, nd.done = cmd, done
+	nd.proc = p
 	nd.mu.Unlock()
 	return nil
 }
 
-func (nd *natsNode) running() bool {
+// current returns the node's current process, nil before the first start.
+func (nd *natsNode) current() *childproc.Proc {
 	nd.mu.Lock()
-	done := nd.done
-	nd.mu.Unlock()
-	if done == nil {
-		return false
-	}
-	select {
-	case <-done:
-		return false
-	default:
-		return true
-	}
+	defer nd.mu.Unlock()
+	return nd.proc
+}
+
+func (nd *natsNode) running() bool {
+	p := nd.current()
+	return p != nil && p.Running()
 }
 
 func (nd *natsNode) kill() {
-	nd.mu.Lock()
-	cmd, done := nd.cmd, nd.done
-	nd.mu.Unlock()
-	if cmd == nil {
-		return
+	if p := nd.current(); p != nil {
+		p.Kill()
 	}
-	cmd.Process.Signal(syscall.SIGKILL)
-	<-done
 }
 
 // stop sends SIGTERM (nats-server shuts down at once) and waits, killing
 // the node after 10 seconds.
 func (nd *natsNode) stop() error {
-	nd.mu.Lock()
-	cmd, done := nd.cmd, nd.done
-	nd.mu.Unlock()
-	if cmd == nil {
-		return nil
-	}
-	select {
-	case <-done:
-		return nil
-	default:
-	}
-	cmd.Process.Signal(syscall.SIGTERM)
-	t := time.NewTimer(10 * time.Second)
-	defer t.Stop()
-	select {
-	case <-done:
-		return nil
-	case <-t.C:
-		nd.kill()
+	if p := nd.current(); p != nil && !p.Stop(10*time.Second) {
 		return fmt.Errorf("NATS node %s ignored SIGTERM for 10s and was killed", nd.name)
 	}
+	return nil
 }
 
 // waitReady polls node i until its /healthz is ok, it has a route to every
 // other running node and it answers an MQTT CONNECT with CONNACK 0.
 func (c *NATSCluster) waitReady(ctx context.Context, i int) error {
 	nd := c.nodes[i]
-	nd.mu.Lock()
-	done := nd.done
-	nd.mu.Unlock()
+	done := nd.current().Done()
 	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	defer hc.CloseIdleConnections()
 	wantRoutes := 0
@@ -471,11 +428,7 @@ func (c *NATSCluster) waitMeta(ctx context.Context) error {
 
 var errNotLeader = errors.New("not the meta leader")
 
-func (nd *natsNode) processState() *os.ProcessState {
-	nd.mu.Lock()
-	defer nd.mu.Unlock()
-	return nd.cmd.ProcessState
-}
+func (nd *natsNode) processState() *os.ProcessState { return nd.current().State() }
 
 // natsGet fetches a monitoring endpoint and passes its body to check.
 func natsGet(ctx context.Context, hc *http.Client, port int, path string, check func([]byte) error) error {
