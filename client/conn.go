@@ -3,12 +3,14 @@ package client
 import (
 	"errors"
 	"net"
+	"sync"
 	"time"
+	"unsafe"
 )
 
 const (
-	readBufSize = 32 << 10
-	readBufs    = 3
+	// readBufs bounds the chunks read and not yet fed to the session.
+	readBufs = 3
 	// finalWriteTimeout bounds the write of a last DISCONNECT to a peer that
 	// may not be reading any more.
 	finalWriteTimeout = time.Second
@@ -21,20 +23,29 @@ type chunk struct {
 }
 
 // connState is one network connection and its reader and writer.
+//
+// Memory of an idle connection: the reader reads into buffers from
+// process-wide pools in four sizes (512 B to 32 KiB): a read that fills its
+// buffer makes the next one four times larger, a read that uses less than a
+// quarter of it makes the next one the size that fits (readSize). A quiet
+// connection therefore waits for its next packet in a 512-byte buffer, and
+// a burst reaches 32 KiB reads after two reads. Buffers go back to their
+// pool once the loop has fed them to the session. No writer goroutine waits
+// on an idle connection: each batch is written by a goroutine started for
+// it (at most one at a time), which exits when the write returns.
 type connState struct {
 	conn      net.Conn
 	gen       uint64
 	readCh    chan chunk
-	free      chan []byte
-	writeCh   chan []byte
-	writeDone chan error
+	free      chan struct{} // a token per chunk the reader may have out (readBufs)
+	writeDone chan error    // the batch's writer reports here (cap 1)
 	writing   bool
-	done      chan struct{} // closed at teardown: reader and writer exit
+	done      chan struct{} // closed at teardown: the reader exits
 	rExit     chan struct{}
-	wExit     chan struct{}
 	pending   []byte // bytes not fed to the session yet: a partial packet, or kept back by a pause
 	readErr   error  // the reader's final error, reported once pending is consumed
 	lastWrite []byte // the batch the writer holds
+	writer    func() // cs.writeBatch, made once: a go statement with arguments allocates
 }
 
 func newConnState(conn net.Conn, gen uint64) *connState {
@@ -42,18 +53,16 @@ func newConnState(conn net.Conn, gen uint64) *connState {
 		conn:      conn,
 		gen:       gen,
 		readCh:    make(chan chunk),
-		free:      make(chan []byte, readBufs),
-		writeCh:   make(chan []byte, 1),
+		free:      make(chan struct{}, readBufs),
 		writeDone: make(chan error, 1),
 		done:      make(chan struct{}),
 		rExit:     make(chan struct{}),
-		wExit:     make(chan struct{}),
 	}
-	for i := 0; i < readBufs; i++ {
-		cs.free <- make([]byte, readBufSize)
+	for range readBufs {
+		cs.free <- struct{}{}
 	}
+	cs.writer = cs.writeBatch
 	go cs.read()
-	go cs.write()
 	return cs
 }
 
@@ -61,17 +70,20 @@ func newConnState(conn net.Conn, gen uint64) *connState {
 // is torn down or a read fails (after handing the failure to the loop).
 func (cs *connState) read() {
 	defer close(cs.rExit)
+	class := 0
 	for {
-		var buf []byte
 		select {
-		case buf = <-cs.free:
+		case <-cs.free:
 		case <-cs.done:
 			return
 		}
-		n, err := cs.conn.Read(buf[:cap(buf)])
+		buf := getReadBuf(class)
+		n, err := cs.conn.Read(buf)
+		class = nextReadClass(class, n)
 		select {
 		case cs.readCh <- chunk{b: buf[:n], err: err}:
 		case <-cs.done:
+			putReadBuf(buf)
 			return
 		}
 		if err != nil {
@@ -80,26 +92,60 @@ func (cs *connState) read() {
 	}
 }
 
-// write is the connection's writer goroutine. It exits when the connection
-// is torn down or a write fails (after reporting the failure).
-func (cs *connState) write() {
-	defer close(cs.wExit)
-	for {
-		select {
-		case b := <-cs.writeCh:
-			_, err := cs.conn.Write(b)
-			select {
-			case cs.writeDone <- err:
-			case <-cs.done:
-				return
-			}
-			if err != nil {
-				return
-			}
-		case <-cs.done:
+// writeBatch is a batch's writer goroutine: it writes lastWrite, which the
+// loop does not touch while writing is set, reports the result on
+// writeDone (never blocking: one writer at a time, capacity 1) and exits.
+func (cs *connState) writeBatch() {
+	_, err := cs.conn.Write(cs.lastWrite)
+	cs.writeDone <- err
+}
+
+// Read buffer classes: 512 B, 2 KiB, 8 KiB, 32 KiB.
+const (
+	readClasses  = 4
+	minReadShift = 9
+)
+
+var readPools [readClasses]sync.Pool
+
+func readClassSize(class int) int { return 1 << (minReadShift + 2*class) }
+
+// getReadBuf returns a buffer of the class's size from its pool.
+func getReadBuf(class int) []byte {
+	if p, ok := readPools[class].Get().(*byte); ok {
+		return unsafe.Slice(p, readClassSize(class))
+	}
+	return make([]byte, readClassSize(class))
+}
+
+// putReadBuf gives b, which getReadBuf returned, back to its pool. The
+// pools hold a pointer to the first byte, so that Put does not allocate.
+func putReadBuf(b []byte) {
+	b = b[:cap(b)]
+	for class := range readClasses {
+		if len(b) == readClassSize(class) {
+			readPools[class].Put(&b[0])
 			return
 		}
 	}
+}
+
+// nextReadClass is the class of the next read after one of class that
+// returned n bytes: larger when it filled the buffer, the smallest that
+// holds twice n when it used less than a quarter.
+func nextReadClass(class, n int) int {
+	size := readClassSize(class)
+	switch {
+	case n >= size && class < readClasses-1:
+		return class + 1
+	case n < size/4:
+		c := 0
+		for c < class && readClassSize(c) < 2*n {
+			c++
+		}
+		return c
+	}
+	return class
 }
 
 // onRead feeds a chunk to the session (see consume) and returns its buffer
@@ -112,8 +158,12 @@ func (c *core) onRead(ch chunk) {
 		data = cs.pending
 	}
 	c.consume(cs, data)
+	putReadBuf(ch.b)
 	if c.conn == cs {
-		cs.free <- ch.b[:cap(ch.b)]
+		cs.free <- struct{}{}
+		if len(cs.pending) == 0 && cap(cs.pending) > 4<<10 && len(ch.b) < 1<<10 {
+			cs.pending = nil // the burst that needed it is over
+		}
 		if ch.err != nil {
 			cs.readErr = ch.err
 		}
@@ -201,14 +251,25 @@ func (c *core) write() {
 	c.spare = nil
 	cs.writing = true
 	cs.lastWrite = b
-	cs.writeCh <- b
+	go cs.writer()
+}
+
+// keepSpare keeps a written batch's buffer for the next batch, unless it is
+// large and the batch was small: the burst that grew it is over, and an
+// idle connection should not hold it.
+func (c *core) keepSpare(b []byte) {
+	if cap(b) > 16<<10 && len(b) < 1<<10 {
+		c.spare = nil
+		return
+	}
+	c.spare = b[:0]
 }
 
 // onWritten is the writer's report of a batch.
 func (c *core) onWritten(err error) {
 	cs := c.conn
 	cs.writing = false
-	c.spare = cs.lastWrite[:0]
+	c.keepSpare(cs.lastWrite)
 	cs.lastWrite = nil
 	if err != nil {
 		if !c.s.Connected() && cs.readErr == nil && !timedOut(err) {
@@ -246,7 +307,7 @@ func (c *core) flushFinal() {
 			return
 		}
 		cs.writing = false
-		c.spare = cs.lastWrite[:0]
+		c.keepSpare(cs.lastWrite)
 		cs.lastWrite = nil
 	}
 	if len(c.out) > 0 {
@@ -268,9 +329,13 @@ func (c *core) teardown() {
 	close(cs.done)
 	cs.conn.Close()
 	<-cs.rExit
-	<-cs.wExit
-	if cs.lastWrite != nil {
-		c.spare = cs.lastWrite[:0]
+	if cs.writing {
+		<-cs.writeDone // the closed connection ends the write at once
+		cs.writing = false
 	}
+	if cs.lastWrite != nil {
+		c.keepSpare(cs.lastWrite)
+	}
+
 	c.s.ConnectionLost(time.Now(), nil) // no-op when the session already closed
 }

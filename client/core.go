@@ -476,7 +476,9 @@ func (c *core) onDialed(d dialResult) {
 	}
 	c.conn = newConnState(d.conn, c.gen)
 	c.live.Store(c.conn)
-	c.o.tr.newConnection()
+	if c.o.tr != nil {
+		c.o.tr.newConnection()
+	}
 	// A new connection must be read (its CONNACK) even while a consumer is
 	// slow: the pause starts again at the next message for a full queue.
 	c.readPaused = false

@@ -2,35 +2,33 @@ package client
 
 import "sync"
 
-// notifier runs the user's callbacks on a goroutine of its own, in the
-// order the loop produced them, so that user code never runs on the loop
-// or under a lock. Its queue is unbounded: callbacks are rare (state
-// changes) or opted into (OnUnrouted). The goroutine exits after stop, once
-// the queue is empty.
+// notifier runs the user's callbacks in the order the loop produced them,
+// on a goroutine of its own, so that user code never runs on the loop or
+// under a lock. The goroutine is started when a callback is queued and none
+// is running, and exits when the queue is empty: an idle client has none.
+// The queue is unbounded: callbacks are rare (state changes) or opted into
+// (OnUnrouted).
 type notifier struct {
 	mu      sync.Mutex
-	cond    *sync.Cond
 	queue   []func()
+	running bool // a goroutine is working through the queue
 	stopped bool
-	done    chan struct{}
+	wg      sync.WaitGroup
 	onState func(StateChange)
 }
 
 func (n *notifier) start(onState func(StateChange)) {
-	n.cond = sync.NewCond(&n.mu)
-	n.done = make(chan struct{})
 	n.onState = onState
-	go n.run()
 }
 
+// run calls the queued callbacks in order; it exits when the queue is empty.
 func (n *notifier) run() {
-	defer close(n.done)
+	defer n.wg.Done()
 	for {
 		n.mu.Lock()
-		for len(n.queue) == 0 && !n.stopped {
-			n.cond.Wait()
-		}
 		if len(n.queue) == 0 {
+			n.running = false
+			n.queue = nil
 			n.mu.Unlock()
 			return
 		}
@@ -46,7 +44,11 @@ func (n *notifier) push(fn func()) {
 	n.mu.Lock()
 	if !n.stopped {
 		n.queue = append(n.queue, fn)
-		n.cond.Signal()
+		if !n.running {
+			n.running = true
+			n.wg.Add(1)
+			go n.run()
+		}
 	}
 	n.mu.Unlock()
 }
@@ -57,13 +59,13 @@ func (n *notifier) state(sc StateChange) {
 	}
 }
 
-// stop lets the goroutine finish the queue and exit; it does not wait.
+// stop refuses callbacks from now on; those queued still run. It does not
+// wait.
 func (n *notifier) stop() {
 	n.mu.Lock()
 	n.stopped = true
-	n.cond.Signal()
 	n.mu.Unlock()
 }
 
-// wait blocks until the goroutine has exited.
-func (n *notifier) wait() { <-n.done }
+// wait blocks until the callbacks queued before stop have run.
+func (n *notifier) wait() { n.wg.Wait() }

@@ -237,9 +237,9 @@ type observing struct {
 	obs       *Observer
 	onPacket  func(Direction, PacketInfo)
 	onMessage func(MessageInfo)
-	pubHooks  bool // OnPublish or OnPublishDone set
-	logTrace  bool // a Logger was given: packets may be logged at Debug
-	tr        tracer
+	pubHooks  bool    // OnPublish or OnPublishDone set
+	logTrace  bool    // a Logger was given: packets may be logged at Debug
+	tr        *tracer // made at the first traced packet: most clients never trace
 }
 
 func (o *observing) init(cfg *Config) {
@@ -285,6 +285,9 @@ func (c *core) observePackets(dir Direction, b []byte, m traceMode) {
 		}
 		c.stats.countPacket(dir, h)
 		if m != 0 {
+			if c.o.tr == nil {
+				c.o.tr = new(tracer)
+			}
 			info := c.o.tr.info(dir, b[:h.Size()], h, c.v)
 			if m&traceObserver != 0 {
 				c.o.onPacket(dir, info)

@@ -130,13 +130,20 @@ type Subscription struct {
 	watchers []chan struct{} // Merge calls waiting on this subscription among others
 }
 
+// idleQueueSlots is the largest queue an empty subscription keeps; a
+// Message is about 350 bytes.
+const idleQueueSlots = 16
+
 func newSubscription(c *core, h session.Handle, filters []string, r *subReq) *Subscription {
 	max := r.queue
 	if max <= 0 {
 		max = 1000
 	}
+	// The queue starts empty and grows on demand (append); take lets a
+	// large one go once it is empty, so an idle subscription holds no
+	// message slots.
 	return &Subscription{c: c, handle: h, filters: filters, manual: r.manual, drop: r.drop, max: max,
-		queue: make([]Message, min(max, 64)), notify: make(chan struct{}, 1), done: make(chan struct{})}
+		notify: make(chan struct{}, 1), done: make(chan struct{})}
 }
 
 // Filters returns the topic filters the subscription holds: those of its
@@ -366,6 +373,8 @@ func (s *Subscription) take() (m Message, ok bool, err error) {
 	}
 	if s.n > 0 {
 		s.wake()
+	} else if len(s.queue) > idleQueueSlots {
+		s.queue, s.head = nil, 0 // a burst is over: give its slots back
 	}
 	room := s.full && s.n < s.max
 	if room {

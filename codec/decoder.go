@@ -14,58 +14,75 @@ type Decoder struct {
 	// with From = RoleServer. RoleAny skips the direction rules.
 	From Role
 
-	connect     Connect
-	will        Will
-	connack     Connack
-	publish     Publish
-	puback      Puback
-	pubrec      Pubrec
-	pubrel      Pubrel
-	pubcomp     Pubcomp
-	subscribe   Subscribe
-	suback      Suback
-	unsubscribe Unsubscribe
-	unsuback    Unsuback
-	pingreq     Pingreq
-	pingresp    Pingresp
-	disconnect  Disconnect
-	auth        Auth
+	// PUBLISH and PUBACK, the packets of the hot path, live in the Decoder;
+	// the others are allocated on their first use and kept, so that an idle
+	// connection does not carry a value of every packet type (4 KiB).
+	publish Publish
+	puback  Puback
+	connect *connectAndWill
+	other   [TypeAuth + 1]Packet // by type; PUBLISH, PUBACK and CONNECT unused
 }
 
+type connectAndWill struct {
+	c Connect
+	w Will
+}
+
+// packet returns the Decoder's value for type t, allocating it the first
+// time; nil for a type that does not exist.
 func (d *Decoder) packet(t Type) Packet {
 	switch t {
-	case TypeConnect:
-		return &d.connect
-	case TypeConnack:
-		return &d.connack
 	case TypePublish:
 		return &d.publish
 	case TypePuback:
 		return &d.puback
-	case TypePubrec:
-		return &d.pubrec
-	case TypePubrel:
-		return &d.pubrel
-	case TypePubcomp:
-		return &d.pubcomp
-	case TypeSubscribe:
-		return &d.subscribe
-	case TypeSuback:
-		return &d.suback
-	case TypeUnsubscribe:
-		return &d.unsubscribe
-	case TypeUnsuback:
-		return &d.unsuback
-	case TypePingreq:
-		return &d.pingreq
-	case TypePingresp:
-		return &d.pingresp
-	case TypeDisconnect:
-		return &d.disconnect
-	case TypeAuth:
-		return &d.auth
+	case TypeConnect:
+		return &d.connectWill().c
 	}
-	return nil
+	if t > TypeAuth {
+		return nil
+	}
+	if p := d.other[t]; p != nil {
+		return p
+	}
+	var p Packet
+	switch t {
+	case TypeConnack:
+		p = new(Connack)
+	case TypePubrec:
+		p = new(Pubrec)
+	case TypePubrel:
+		p = new(Pubrel)
+	case TypePubcomp:
+		p = new(Pubcomp)
+	case TypeSubscribe:
+		p = new(Subscribe)
+	case TypeSuback:
+		p = new(Suback)
+	case TypeUnsubscribe:
+		p = new(Unsubscribe)
+	case TypeUnsuback:
+		p = new(Unsuback)
+	case TypePingreq:
+		p = new(Pingreq)
+	case TypePingresp:
+		p = new(Pingresp)
+	case TypeDisconnect:
+		p = new(Disconnect)
+	case TypeAuth:
+		p = new(Auth)
+	default:
+		return nil
+	}
+	d.other[t] = p
+	return p
+}
+
+func (d *Decoder) connectWill() *connectAndWill {
+	if d.connect == nil {
+		d.connect = new(connectAndWill)
+	}
+	return d.connect
 }
 
 // Decode decodes the packet at the start of src as codec.Decode does, into
@@ -94,7 +111,8 @@ func (d *Decoder) Decode(src []byte) (Packet, int, error) {
 	case TypePuback:
 		p, err2 = &d.puback, (*ack)(&d.puback).decode(b, h, d.Version)
 	case TypeConnect:
-		p, err2 = &d.connect, d.connect.decodeInto(b, h, d.Version, &d.will)
+		cw := d.connectWill()
+		p, err2 = &cw.c, cw.c.decodeInto(b, h, d.Version, &cw.w)
 	default:
 		p = d.packet(h.Type)
 		err2 = decodeInto(p, b, h, d.Version)

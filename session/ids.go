@@ -3,15 +3,30 @@ package session
 // idAlloc hands out packet identifiers [§2.2.1]: never 0, never one that
 // is in use, round robin over 1..max so that an identifier just released is
 // the last to be used again. PUBLISH, SUBSCRIBE and UNSUBSCRIBE share it.
+//
+// The in-use set is a bitmap split in pages of idPageBits identifiers, each
+// allocated when an identifier in it is first taken and set aside when its
+// last one is released: a connection with a few messages in flight holds
+// one or two pages (136 bytes each), not 8 KiB. One emptied page is kept
+// for reuse, so the round robin's walk from page to page does not
+// allocate.
 type idAlloc struct {
-	max  uint16
-	next uint16
-	n    int      // identifiers in use
-	used []uint64 // bit i: identifier i is in use
+	max   uint16
+	next  uint16
+	n     int       // identifiers in use
+	pages []*idPage // by id / idPageBits; nil: none in use
+	spare *idPage   // an emptied page, zeroed, for the next one needed
+}
+
+const idPageBits = 1024
+
+type idPage struct {
+	bits [idPageBits / 64]uint64
+	n    int // identifiers in use in this page
 }
 
 func newIDAlloc(max uint16) idAlloc {
-	return idAlloc{max: max, next: 1, used: make([]uint64, int(max)/64+1)}
+	return idAlloc{max: max, next: 1, pages: make([]*idPage, int(max)/idPageBits+1)}
 }
 
 // take returns a free identifier, or false when all are in use.
@@ -33,14 +48,27 @@ func (a *idAlloc) take() (uint16, bool) {
 	}
 }
 
-func (a *idAlloc) inUse(id uint16) bool { return a.used[id>>6]&(1<<(id&63)) != 0 }
+func (a *idAlloc) inUse(id uint16) bool {
+	p := a.pages[id/idPageBits]
+	i := id % idPageBits
+	return p != nil && p.bits[i>>6]&(1<<(i&63)) != 0
+}
 
 // mark records id as in use (also for identifiers restored from a store).
 func (a *idAlloc) mark(id uint16) {
 	if id == 0 || id > a.max || a.inUse(id) {
 		return
 	}
-	a.used[id>>6] |= 1 << (id & 63)
+	p := a.pages[id/idPageBits]
+	if p == nil {
+		if p, a.spare = a.spare, nil; p == nil {
+			p = new(idPage)
+		}
+		a.pages[id/idPageBits] = p
+	}
+	i := id % idPageBits
+	p.bits[i>>6] |= 1 << (i & 63)
+	p.n++
 	a.n++
 }
 
@@ -49,6 +77,13 @@ func (a *idAlloc) free(id uint16) {
 	if id == 0 || id > a.max || !a.inUse(id) {
 		return
 	}
-	a.used[id>>6] &^= 1 << (id & 63)
+	p := a.pages[id/idPageBits]
+	i := id % idPageBits
+	p.bits[i>>6] &^= 1 << (i & 63)
+	p.n--
 	a.n--
+	if p.n == 0 {
+		a.pages[id/idPageBits] = nil
+		a.spare = p // all its bits are clear again
+	}
 }

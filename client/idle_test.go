@@ -1,0 +1,100 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"runtime/pprof"
+	"strings"
+	"testing"
+	"testing/synctest"
+
+	"github.com/zmqtt/zmqtt-go/codec"
+)
+
+// TestNextReadClass: a read that fills its buffer makes the next one larger
+// (up to 32 KiB); one that uses under a quarter makes the next the smallest
+// class that holds twice as much.
+func TestNextReadClass(t *testing.T) {
+	for _, tc := range []struct{ class, n, want int }{
+		{0, 512, 1},        // full: grow
+		{1, 2048, 2},       // full: grow
+		{3, 32768, 3},      // full at the top: stay
+		{0, 2, 0},          // a PINGRESP: stay small
+		{3, 2, 0},          // quiet after a burst: back to 512 B at once
+		{3, 3000, 2},       // under a quarter of 32 KiB: the class holding 6000 B
+		{3, 9000, 3},       // over a quarter: stay
+		{2, 1500, 2},       // under a quarter of 8 KiB, but 3000 B need 8 KiB
+		{1, 511, 1},        // not under a quarter of 2 KiB: stay
+		{1, 100, 0},        // under a quarter: 512 B
+		{2, 0, 0},          // end of stream
+		{0, 511, 0},        // not full: stay
+		{2, 8192 - 1, 2},   // nearly full: stay
+		{2, 8192 + 0, 3},   // full: grow
+		{1, 2048 / 4, 1},   // exactly a quarter: stay
+		{1, 2048/4 - 1, 1}, // 1022 B wanted: 2 KiB
+	} {
+		if got := nextReadClass(tc.class, tc.n); got != tc.want {
+			t.Errorf("nextReadClass(%d, %d) = %d, want %d", tc.class, tc.n, got, tc.want)
+		}
+	}
+}
+
+// TestIdleClientHoldsLittle: after a burst of 1 KiB messages has been read
+// and consumed, an idle client has no writer or notifier goroutine left,
+// its subscription holds no message slots and its write buffers are not the
+// burst's size.
+func TestIdleClientHoldsLittle(t *testing.T) {
+	run(t, func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), peerTimeout)
+		defer cancel()
+		states := make(chan StateChange, 16)
+		c, n := newTest5(t, Config5{Config: Config{OnStateChange: func(sc StateChange) { states <- sc }}})
+		p, _ := connect5(t, c, n, nil)
+		sc := make(chan *Subscription, 1)
+		go func() {
+			s, err := c.Subscribe(ctx, []string{"burst/#"})
+			if err != nil {
+				t.Error(err)
+			}
+			sc <- s
+		}()
+		p.recv()
+		p.send(&codec.Suback{PacketID: 1, ReasonCodes: []codec.ReasonCode{0}})
+		sub := <-sc
+		const burst = 200
+		payload := bytes.Repeat([]byte{'x'}, 1024)
+		msgs := make([]codec.Packet, burst)
+		for i := range msgs {
+			msgs[i] = &codec.Publish{Topic: "burst/a", Payload: payload}
+		}
+		go p.send(msgs...)
+		for i := range burst {
+			m, err := sub.Next(ctx)
+			if err != nil {
+				t.Fatalf("message %d: %v", i, err)
+			}
+			if len(m.Payload) != len(payload) {
+				t.Fatalf("message %d has %d bytes", i, len(m.Payload))
+			}
+		}
+		for len(states) > 0 {
+			<-states
+		}
+		synctest.Wait()
+
+		var stacks strings.Builder
+		pprof.Lookup("goroutine").WriteTo(&stacks, 1)
+		for _, fn := range []string{"(*connState).writeBatch", "(*notifier).run"} {
+			if strings.Contains(stacks.String(), fn) {
+				t.Errorf("an idle client still runs %s", fn)
+			}
+		}
+		sub.mu.Lock()
+		slots := len(sub.queue)
+		sub.mu.Unlock()
+		if slots > idleQueueSlots {
+			t.Errorf("the drained subscription keeps %d message slots; want at most %d", slots, idleQueueSlots)
+		}
+		disconnect5(t, c, p)
+	})
+}
