@@ -47,6 +47,12 @@ type router struct {
 	seq      uint64
 	prefixes []string
 	n        int
+	// all holds every entry in registration order. With at most
+	// linearMax of them, lookup matches each filter against the topic
+	// directly: a comparison of levels costs less than hashing each level
+	// of the topic for the trie's maps, and a client usually has a few
+	// subscriptions.
+	all []*entry
 
 	// scratch, reused by route
 	stack   []frame
@@ -89,6 +95,7 @@ func (r *router) add(e *entry) {
 			n.hash = append(n.hash, e)
 			e.node, e.inHash = n, true
 			r.n++
+			r.all = append(r.all, e)
 			return
 		}
 		var child *node
@@ -116,6 +123,7 @@ func (r *router) add(e *entry) {
 	n.here = append(n.here, e)
 	e.node = n
 	r.n++
+	r.all = append(r.all, e)
 }
 
 // remove unregisters e and prunes nodes left empty.
@@ -131,6 +139,7 @@ func (r *router) remove(e *entry) {
 		n.here = deleteEntry(n.here, e)
 	}
 	r.n--
+	r.all = deleteEntry(r.all, e)
 	for n != &r.root && len(n.here) == 0 && len(n.hash) == 0 && len(n.children) == 0 && n.plus == nil {
 		p := n.parent
 		if p.plus == n {
@@ -149,8 +158,53 @@ func deleteEntry(list []*entry, e *entry) []*entry {
 	return list
 }
 
+// linearMax is the number of entries up to which lookup scans them
+// instead of walking the trie.
+const linearMax = 8
+
 // lookup collects every entry whose filter matches topic into r.matched.
 func (r *router) lookup(topic string) []*entry {
+	r.matched = r.matched[:0]
+	if len(r.all) <= linearMax {
+		for _, e := range r.all {
+			if matchTopic(e.match, topic) {
+				r.matched = append(r.matched, e)
+			}
+		}
+		return r.matched
+	}
+	return r.walk(topic)
+}
+
+// matchTopic reports whether filter (stripped, as entry.match) matches
+// topic: '+' is one level, '#' the rest (the parent level included:
+// "a/#" matches "a"), and a topic starting with '$' is not matched by a
+// wildcard in the first level [MQTT-4.7.2-1].
+func matchTopic(filter, topic string) bool {
+	if len(topic) > 0 && topic[0] == '$' && len(filter) > 0 && (filter[0] == '+' || filter[0] == '#') {
+		return false
+	}
+	for {
+		fl, frest, fmore := strings.Cut(filter, "/")
+		if fl == "#" {
+			return true
+		}
+		tl, trest, tmore := strings.Cut(topic, "/")
+		if fl != "+" && fl != tl {
+			return false
+		}
+		switch {
+		case !fmore:
+			return !tmore
+		case !tmore:
+			return frest == "#"
+		}
+		filter, topic = frest, trest
+	}
+}
+
+// walk is lookup through the trie.
+func (r *router) walk(topic string) []*entry {
 	r.matched = r.matched[:0]
 	dollar := len(topic) > 0 && topic[0] == '$'
 	r.stack = append(r.stack[:0], frame{&r.root, 0})
