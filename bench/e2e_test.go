@@ -528,22 +528,75 @@ func publishAsyncAll(ctx context.Context, ap asyncPublisher, slots chan<- struct
 	return nil
 }
 
-// cpuMeter measures the CPU time, user and system, that this process (both
-// clients and the benchmark's goroutines) and the broker spend over a run.
+// cpuMeter measures what this process (both clients and the benchmark's
+// goroutines) and the broker spend over a run: CPU time (user and system),
+// context switches, and read and write system calls (the syscr and syscw
+// counters of /proc/<pid>/io, which cost nothing to keep, unlike strace).
 // Where the broker saturates its core the message rates of all clients
-// meet; the client's CPU per message still tells them apart.
-type cpuMeter struct{ self, broker time.Duration }
+// meet; the costs per message still tell them apart.
+type cpuMeter struct{ self, broker procCost }
+
+// procCost is a process's counters at one moment; -1 where unknown.
+type procCost struct {
+	cpu          time.Duration
+	csw          int64 // context switches, voluntary and not
+	syscr, syscw int64
+}
 
 // clockTick is the unit of the times in /proc/<pid>/stat: USER_HZ, 100 on
 // every Linux architecture Go supports.
 const clockTick = 10 * time.Millisecond
 
-func processCPU() time.Duration {
+func selfCost() procCost {
+	c := procCost{cpu: -1, csw: -1, syscr: -1, syscw: -1}
 	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err == nil {
+		c.cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+		c.csw = ru.Nvcsw + ru.Nivcsw
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	c.syscr, c.syscw = procIO("self")
+	return c
+}
+
+// procIO reads syscr and syscw from /proc/<pid>/io; -1, -1 where there is
+// none.
+func procIO(pid string) (r, w int64) {
+	r, w = -1, -1
+	data, err := os.ReadFile("/proc/" + pid + "/io")
+	if err != nil {
+		return
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(l, "syscr: "); ok {
+			r, _ = strconv.ParseInt(v, 10, 64)
+		}
+		if v, ok := strings.CutPrefix(l, "syscw: "); ok {
+			w, _ = strconv.ParseInt(v, 10, 64)
+		}
+	}
+	return
+}
+
+// procCSW is the context switches of a process, from /proc/<pid>/status;
+// -1 where unknown.
+func procCSW(pid string) int64 {
+	data, err := os.ReadFile("/proc/" + pid + "/status")
+	if err != nil {
+		return -1
+	}
+	var n int64 = -1
+	for _, l := range strings.Split(string(data), "\n") {
+		for _, k := range []string{"voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:"} {
+			if v, ok := strings.CutPrefix(l, k); ok {
+				x, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+				if err != nil {
+					return -1
+				}
+				n = max(n, 0) + x
+			}
+		}
+	}
+	return n
 }
 
 // brokerCPU reads utime and stime of the broker from /proc; it returns -1
@@ -571,19 +624,36 @@ func brokerCPU(br *brokertest.Broker) time.Duration {
 	return time.Duration(u+s) * clockTick
 }
 
-func startCPU(br *brokertest.Broker) cpuMeter {
-	return cpuMeter{self: processCPU(), broker: brokerCPU(br)}
+func brokerCost(br *brokertest.Broker) procCost {
+	pid := strconv.Itoa(br.PID())
+	c := procCost{cpu: brokerCPU(br), csw: procCSW(pid)}
+	c.syscr, c.syscw = procIO(pid)
+	return c
 }
 
-// report adds client-cpu-µs/msg and broker-cpu-µs/msg for n messages.
+func startCPU(br *brokertest.Broker) cpuMeter {
+	return cpuMeter{self: selfCost(), broker: brokerCost(br)}
+}
+
+// report adds, per message of n: client-cpu-µs, client-csw, client-syscr,
+// client-syscw, and the same of the broker.
 func (m cpuMeter) report(b *testing.B, br *brokertest.Broker, n int64) {
-	self := processCPU() - m.self
-	b.ReportMetric(float64(self.Microseconds())/float64(n), "client-cpu-µs/msg")
-	if m.broker >= 0 {
-		if now := brokerCPU(br); now >= 0 {
-			b.ReportMetric(float64((now-m.broker).Microseconds())/float64(n), "broker-cpu-µs/msg")
+	per := func(unit string, before, after int64) {
+		if before >= 0 && after >= 0 {
+			b.ReportMetric(float64(after-before)/float64(n), unit)
 		}
 	}
+	self, brk := selfCost(), brokerCost(br)
+	b.ReportMetric(float64((self.cpu-m.self.cpu).Microseconds())/float64(n), "client-cpu-µs/msg")
+	per("client-csw/msg", m.self.csw, self.csw)
+	per("client-syscr/msg", m.self.syscr, self.syscr)
+	per("client-syscw/msg", m.self.syscw, self.syscw)
+	if m.broker.cpu >= 0 && brk.cpu >= 0 {
+		b.ReportMetric(float64((brk.cpu-m.broker.cpu).Microseconds())/float64(n), "broker-cpu-µs/msg")
+	}
+	per("broker-csw/msg", m.broker.csw, brk.csw)
+	per("broker-syscr/msg", m.broker.syscr, brk.syscr)
+	per("broker-syscw/msg", m.broker.syscw, brk.syscw)
 }
 
 // rawPublisher sends pre-encoded PUBLISH packets over TCP and reads the

@@ -24,21 +24,25 @@ type chunk struct {
 
 // connState is one network connection and its reader and writer.
 //
-// Memory of an idle connection: the reader reads into buffers from
-// process-wide pools in four sizes (512 B to 32 KiB): a read that fills its
-// buffer makes the next one four times larger, a read that uses less than a
-// quarter of it makes the next one the size that fits (readSize). A quiet
-// connection therefore waits for its next packet in a 512-byte buffer, and
-// a burst reaches 32 KiB reads after two reads. Buffers go back to their
-// pool once the loop has fed them to the session. No writer goroutine waits
-// on an idle connection: each batch is written by a goroutine started for
-// it (at most one at a time), which exits when the write returns.
+// Memory of an idle connection: the reader reads into buffers in four
+// sizes (512 B to 32 KiB): a read that fills its buffer makes the next one
+// four times larger, a read that uses less than a quarter of it makes the
+// next one the size that fits (nextReadClass). A quiet connection
+// therefore waits for its next packet in a 512-byte buffer, and a burst
+// reaches 32 KiB reads on its third read. The loop hands each buffer back
+// through free once it has fed it to the session, so a busy connection
+// reuses its own buffers; a buffer of the wrong size goes to a
+// process-wide pool and one of the right size comes from it. When the
+// session's timer fires (keep alive: nothing was sent for a while), trim
+// gives the connection's spare buffers back. No writer goroutine waits on
+// an idle connection: each batch is written by a goroutine started for it
+// (at most one at a time), which exits when the write returns.
 type connState struct {
 	conn      net.Conn
 	gen       uint64
 	readCh    chan chunk
-	free      chan struct{} // a token per chunk the reader may have out (readBufs)
-	writeDone chan error    // the batch's writer reports here (cap 1)
+	free      chan []byte // buffers (or nil) the reader may read into: readBufs in all
+	writeDone chan error  // the batch's writer reports here (cap 1)
 	writing   bool
 	done      chan struct{} // closed at teardown: the reader exits
 	rExit     chan struct{}
@@ -53,13 +57,13 @@ func newConnState(conn net.Conn, gen uint64) *connState {
 		conn:      conn,
 		gen:       gen,
 		readCh:    make(chan chunk),
-		free:      make(chan struct{}, readBufs),
+		free:      make(chan []byte, readBufs),
 		writeDone: make(chan error, 1),
 		done:      make(chan struct{}),
 		rExit:     make(chan struct{}),
 	}
 	for range readBufs {
-		cs.free <- struct{}{}
+		cs.free <- nil
 	}
 	cs.writer = cs.writeBatch
 	go cs.read()
@@ -72,13 +76,19 @@ func (cs *connState) read() {
 	defer close(cs.rExit)
 	class := 0
 	for {
+		var buf []byte
 		select {
-		case <-cs.free:
+		case buf = <-cs.free:
 		case <-cs.done:
 			return
 		}
-		buf := getReadBuf(class)
-		n, err := cs.conn.Read(buf)
+		if size := readClassSize(class); cap(buf) != size {
+			if buf != nil {
+				putReadBuf(buf)
+			}
+			buf = getReadBuf(class)
+		}
+		n, err := cs.conn.Read(buf[:cap(buf)])
 		class = nextReadClass(class, n)
 		select {
 		case cs.readCh <- chunk{b: buf[:n], err: err}:
@@ -158,11 +168,12 @@ func (c *core) onRead(ch chunk) {
 		data = cs.pending
 	}
 	c.consume(cs, data)
-	putReadBuf(ch.b)
 	if c.conn == cs {
-		cs.free <- struct{}{}
-		if len(cs.pending) == 0 && cap(cs.pending) > 4<<10 && len(ch.b) < 1<<10 {
-			cs.pending = nil // the burst that needed it is over
+		if cap(ch.b) > readClassSize(0) {
+			cs.free <- ch.b // a burst's buffer: the reader likely needs it again
+		} else {
+			putReadBuf(ch.b) // the smallest stay pooled: a quiet client keeps one
+			cs.free <- nil
 		}
 		if ch.err != nil {
 			cs.readErr = ch.err
@@ -254,15 +265,51 @@ func (c *core) write() {
 	go cs.writer()
 }
 
-// keepSpare keeps a written batch's buffer for the next batch, unless it is
-// large and the batch was small: the burst that grew it is over, and an
-// idle connection should not hold it.
-func (c *core) keepSpare(b []byte) {
-	if cap(b) > 16<<10 && len(b) < 1<<10 {
+// keepSpare keeps a written batch's buffer for the next batch.
+func (c *core) keepSpare(b []byte) { c.spare = b[:0] }
+
+// idleKeep is the capacity of a buffer trim keeps.
+const idleKeep = 4 << 10
+
+// trim gives back the buffers a burst grew and a quiet connection does not
+// need: the read buffers waiting for the reader, write and partial packet
+// buffers over idleKeep that are empty, and the slots of empty
+// subscription queues. The loop calls it when the
+// session's timer fires, which under steady traffic is at most once per
+// keep alive interval, so a busy connection regrows them rarely.
+func (c *core) trim() {
+	if len(c.out) == 0 && cap(c.out) > idleKeep {
+		c.out = nil
+	}
+	if cap(c.spare) > idleKeep {
 		c.spare = nil
+	}
+	for _, sub := range c.subs {
+		sub.trim()
+	}
+	cs := c.conn
+	if cs == nil {
 		return
 	}
-	c.spare = b[:0]
+	if len(cs.pending) == 0 && cap(cs.pending) > idleKeep {
+		cs.pending = nil
+	}
+	taken := 0
+	for taken < readBufs {
+		select {
+		case b := <-cs.free:
+			taken++
+			if b != nil {
+				putReadBuf(b)
+			}
+			continue
+		default:
+		}
+		break
+	}
+	for range taken {
+		cs.free <- nil
+	}
 }
 
 // onWritten is the writer's report of a batch.
@@ -329,6 +376,11 @@ func (c *core) teardown() {
 	close(cs.done)
 	cs.conn.Close()
 	<-cs.rExit
+	for range len(cs.free) {
+		if b := <-cs.free; b != nil {
+			putReadBuf(b)
+		}
+	}
 	if cs.writing {
 		<-cs.writeDone // the closed connection ends the write at once
 		cs.writing = false

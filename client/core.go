@@ -368,6 +368,7 @@ func (c *core) loop() {
 			// slow consumer, the pause is ours, not the broker's: the link
 			// counts as alive (PINGREQs still go out when due).
 			c.readReady()
+			c.trim()
 			now := time.Now()
 			if c.readPaused && c.conn != nil {
 				c.s.NoteAlive(now)

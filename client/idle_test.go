@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/zmqtt/zmqtt-go/codec"
 )
@@ -40,9 +41,9 @@ func TestNextReadClass(t *testing.T) {
 }
 
 // TestIdleClientHoldsLittle: after a burst of 1 KiB messages has been read
-// and consumed, an idle client has no writer or notifier goroutine left,
-// its subscription holds no message slots and its write buffers are not the
-// burst's size.
+// and consumed, an idle client has no writer or notifier goroutine left;
+// once keep alive has come due, its read, write and partial packet buffers
+// and its subscription's queue are small again.
 func TestIdleClientHoldsLittle(t *testing.T) {
 	run(t, func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), peerTimeout)
@@ -89,11 +90,37 @@ func TestIdleClientHoldsLittle(t *testing.T) {
 				t.Errorf("an idle client still runs %s", fn)
 			}
 		}
+		// Keep alive comes due: the client sends PINGREQ, and its timer
+		// gives back what the burst grew.
+		time.Sleep(61 * time.Second)
+		p.expect(&codec.Pingreq{})
+		p.send(&codec.Pingresp{})
+		synctest.Wait()
+		var out, spare, pending, bufs int
+		ctx2, cancel2 := context.WithTimeout(context.Background(), peerTimeout)
+		defer cancel2()
+		if err := c.c.run(ctx2, func() {
+			out, spare = cap(c.c.out), cap(c.c.spare)
+			if cs := c.c.conn; cs != nil {
+				pending = cap(cs.pending)
+				for range len(cs.free) {
+					b := <-cs.free
+					bufs += cap(b)
+					cs.free <- b
+				}
+			}
+		}); err != nil {
+			t.Fatal(err)
+		}
 		sub.mu.Lock()
 		slots := len(sub.queue)
 		sub.mu.Unlock()
 		if slots > idleQueueSlots {
 			t.Errorf("the drained subscription keeps %d message slots; want at most %d", slots, idleQueueSlots)
+		}
+		if out > idleKeep || spare > idleKeep || pending > idleKeep || bufs > readClassSize(0)*readBufs {
+			t.Errorf("idle after a keep alive: write buffers %d and %d B, partial packet buffer %d B, spare read buffers %d B; want each at most %d B and read buffers at most %d B",
+				out, spare, pending, bufs, idleKeep, readClassSize(0)*readBufs)
 		}
 		disconnect5(t, c, p)
 	})

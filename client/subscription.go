@@ -139,9 +139,8 @@ func newSubscription(c *core, h session.Handle, filters []string, r *subReq) *Su
 	if max <= 0 {
 		max = 1000
 	}
-	// The queue starts empty and grows on demand (append); take lets a
-	// large one go once it is empty, so an idle subscription holds no
-	// message slots.
+	// The queue starts empty and grows on demand (append); trim lets a
+	// large one go when it is empty and the client is quiet.
 	return &Subscription{c: c, handle: h, filters: filters, manual: r.manual, drop: r.drop, max: max,
 		notify: make(chan struct{}, 1), done: make(chan struct{})}
 }
@@ -313,6 +312,16 @@ func (s *Subscription) hasRoom() bool {
 	return false
 }
 
+// trim lets an empty queue of more than idleQueueSlots go: the burst
+// that grew it is over. The loop calls it from core.trim.
+func (s *Subscription) trim() {
+	s.mu.Lock()
+	if s.n == 0 && len(s.queue) > idleQueueSlots {
+		s.queue, s.head = nil, 0
+	}
+	s.mu.Unlock()
+}
+
 func (s *Subscription) append(m Message) {
 	if s.n == len(s.queue) {
 		grown := make([]Message, min(max(2*len(s.queue), 1), s.max+1))
@@ -373,8 +382,6 @@ func (s *Subscription) take() (m Message, ok bool, err error) {
 	}
 	if s.n > 0 {
 		s.wake()
-	} else if len(s.queue) > idleQueueSlots {
-		s.queue, s.head = nil, 0 // a burst is over: give its slots back
 	}
 	room := s.full && s.n < s.max
 	if room {
