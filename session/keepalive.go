@@ -2,6 +2,8 @@ package session
 
 import (
 	"time"
+
+	"github.com/zmqtt/zmqtt-go/codec"
 )
 
 // Timers. The session reads no clock: every input carries the current time,
@@ -163,7 +165,7 @@ func (s *Session) Ping(now time.Time) (Token, error) {
 }
 
 func (s *Session) sendPing(now time.Time, t Token) {
-	s.out, _ = s.acks.pingreq.Append(s.out, s.v)
+	s.out, _ = (&codec.Pingreq{}).Append(s.out, s.v)
 	s.lastSent = now
 	s.pings = append(s.pings, ping{token: t, sentAt: now})
 }

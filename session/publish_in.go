@@ -188,8 +188,7 @@ func (s *Session) duplicate(now time.Time, m *inMsg, p *codec.Publish) error {
 	}
 	switch m.state {
 	case inReceived:
-		s.acks.pubrec = codec.Pubrec{PacketID: m.id}
-		return s.send(now, &s.acks.pubrec)
+		return s.sendAck(now, codec.TypePubrec, m.id, 0)
 	case inAcked:
 		return s.ack(now, m)
 	}
@@ -275,9 +274,9 @@ func (s *Session) ack(now time.Time, m *inMsg) error {
 			s.resumeAcks = append(s.resumeAcks, m.id) // see handlePublish
 		}
 		delete(s.inbound, m.id)
-		s.acks.puback = codec.Puback{PacketID: m.id}
+		id := m.id
 		s.freeInMsg(m)
-		return s.send(now, &s.acks.puback)
+		return s.sendAck(now, codec.TypePuback, id, 0)
 	}
 	if st := s.cfg.Store; st != nil {
 		if err := st.PutInbound(m.id); err != nil {
@@ -285,8 +284,7 @@ func (s *Session) ack(now time.Time, m *inMsg) error {
 		}
 	}
 	m.state = inReceived
-	s.acks.pubrec = codec.Pubrec{PacketID: m.id}
-	return s.send(now, &s.acks.pubrec)
+	return s.sendAck(now, codec.TypePubrec, m.id, 0)
 }
 
 // resumeInbound sends the acknowledgements that were held back while the
@@ -309,12 +307,13 @@ func (s *Session) resumeInbound(now time.Time) {
 // 5.0, never treated as fatal: the server may repeat it after a reconnect.
 func (s *Session) handlePubrel(now time.Time, p *codec.Pubrel) error {
 	m := s.inbound[p.PacketID]
-	s.acks.pubcomp = codec.Pubcomp{PacketID: p.PacketID}
+	id := p.PacketID
 	if m == nil || m.qos != codec.ExactlyOnce {
+		var rc codec.ReasonCode
 		if s.v == codec.V5 {
-			s.acks.pubcomp.ReasonCode = codec.ReasonPacketIdentifierNotFound
+			rc = codec.ReasonPacketIdentifierNotFound
 		}
-		return s.send(now, &s.acks.pubcomp)
+		return s.sendAck(now, codec.TypePubcomp, id, rc)
 	}
 	if m.state != inReceived {
 		return s.fail(now, remoteErr(codec.ReasonProtocolError, "MQTT-4.3.3-9", "PUBREL before our PUBREC"))
@@ -322,7 +321,7 @@ func (s *Session) handlePubrel(now time.Time, p *codec.Pubrel) error {
 	if err := s.release(now, m); err != nil {
 		return err
 	}
-	return s.send(now, &s.acks.pubcomp)
+	return s.sendAck(now, codec.TypePubcomp, id, 0)
 }
 
 // release ends an incoming QoS 2 exchange: the identifier is free again.

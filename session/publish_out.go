@@ -299,8 +299,7 @@ func (s *Session) flush(now time.Time) {
 		f.resend, f.counted = false, true
 		start := len(s.out)
 		if f.state == stateReleased {
-			s.acks.pubrel = codec.Pubrel{PacketID: f.id}
-			s.send(now, &s.acks.pubrel)
+			s.sendAck(now, codec.TypePubrel, f.id, 0)
 		} else {
 			s.sendRaw(now, f.pkt)
 			s.out[start] |= 0x08 // DUP [MQTT-3.3.1-1]
@@ -512,11 +511,11 @@ func (s *Session) handlePubrec(now time.Time, p *codec.Pubrec) error {
 		if p.ReasonCode.Failed() {
 			return nil
 		}
-		s.acks.pubrel = codec.Pubrel{PacketID: p.PacketID}
+		var rc codec.ReasonCode
 		if s.v == codec.V5 {
-			s.acks.pubrel.ReasonCode = codec.ReasonPacketIdentifierNotFound
+			rc = codec.ReasonPacketIdentifierNotFound
 		}
-		return s.send(now, &s.acks.pubrel)
+		return s.sendAck(now, codec.TypePubrel, p.PacketID, rc)
 	}
 	if f.qos != codec.ExactlyOnce {
 		return s.fail(now, remoteErr(codec.ReasonProtocolError, "§4.3.2", "PUBREC for a QoS 1 message"))
@@ -534,8 +533,7 @@ func (s *Session) handlePubrec(now time.Time, p *codec.Pubrec) error {
 			}
 		}
 	}
-	s.acks.pubrel = codec.Pubrel{PacketID: f.id}
-	return s.send(now, &s.acks.pubrel)
+	return s.sendAck(now, codec.TypePubrel, f.id, 0)
 }
 
 // handlePubcomp completes a QoS 2 publish [§4.3.3]. A PUBCOMP for an

@@ -29,8 +29,9 @@ type entry struct {
 	subID  uint32
 	seq    uint64 // registration order
 	group  *subGroup
-	node   *node
-	inHash bool // registered in node.hash (the filter ends in "#")
+	node   *node // where the trie holds it; nil while the trie is not built
+	inHash bool  // registered in node.hash (the filter ends in "#")
+	in     bool  // registered in the router
 }
 
 type node struct {
@@ -46,13 +47,15 @@ type router struct {
 	root     node
 	seq      uint64
 	prefixes []string
-	n        int
 	// all holds every entry in registration order. With at most
 	// linearMax of them, lookup matches each filter against the topic
 	// directly: a comparison of levels costs less than hashing each level
 	// of the topic for the trie's maps, and a client usually has a few
-	// subscriptions.
-	all []*entry
+	// subscriptions. The trie is built when the entries first outnumber
+	// linearMax, and kept from then on; a client with a few subscriptions
+	// never holds its nodes and maps (about 300 bytes a level).
+	all  []*entry
+	trie bool
 
 	// scratch, reused by route
 	stack   []frame
@@ -87,6 +90,21 @@ func (r *router) add(e *entry) {
 	r.seq++
 	e.seq = r.seq
 	e.match = stripFilter(e.filter, r.prefixes)
+	e.in = true
+	r.all = append(r.all, e)
+	switch {
+	case r.trie:
+		r.insert(e)
+	case len(r.all) > linearMax:
+		r.trie = true
+		for _, x := range r.all {
+			r.insert(x)
+		}
+	}
+}
+
+// insert puts e in the trie.
+func (r *router) insert(e *entry) {
 	n := &r.root
 	rest := e.match
 	for {
@@ -94,8 +112,6 @@ func (r *router) add(e *entry) {
 		if level == "#" {
 			n.hash = append(n.hash, e)
 			e.node, e.inHash = n, true
-			r.n++
-			r.all = append(r.all, e)
 			return
 		}
 		var child *node
@@ -122,12 +138,15 @@ func (r *router) add(e *entry) {
 	}
 	n.here = append(n.here, e)
 	e.node = n
-	r.n++
-	r.all = append(r.all, e)
 }
 
-// remove unregisters e and prunes nodes left empty.
+// remove unregisters e and prunes trie nodes left empty.
 func (r *router) remove(e *entry) {
+	if !e.in {
+		return
+	}
+	e.in = false
+	r.all = deleteEntry(r.all, e)
 	n := e.node
 	if n == nil {
 		return
@@ -138,8 +157,6 @@ func (r *router) remove(e *entry) {
 	} else {
 		n.here = deleteEntry(n.here, e)
 	}
-	r.n--
-	r.all = deleteEntry(r.all, e)
 	for n != &r.root && len(n.here) == 0 && len(n.hash) == 0 && len(n.children) == 0 && n.plus == nil {
 		p := n.parent
 		if p.plus == n {
@@ -165,7 +182,7 @@ const linearMax = 8
 // lookup collects every entry whose filter matches topic into r.matched.
 func (r *router) lookup(topic string) []*entry {
 	r.matched = r.matched[:0]
-	if len(r.all) <= linearMax {
+	if !r.trie || len(r.all) <= linearMax {
 		for _, e := range r.all {
 			if matchTopic(e.match, topic) {
 				r.matched = append(r.matched, e)

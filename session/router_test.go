@@ -95,6 +95,7 @@ func TestRouterFanOut(t *testing.T) {
 
 func TestRouterRemovePrunes(t *testing.T) {
 	r := newRouter(nil)
+	r.trie = true // a few entries: build the trie anyway, to see it pruned
 	es := []*entry{{handle: 1, filter: "a/b/c"}, {handle: 2, filter: "a/+/#"}, {handle: 3, filter: "#"}}
 	for _, e := range es {
 		r.add(e)
@@ -102,7 +103,7 @@ func TestRouterRemovePrunes(t *testing.T) {
 	for _, e := range es {
 		r.remove(e)
 	}
-	if r.n != 0 || len(r.root.children) != 0 || r.root.plus != nil || len(r.root.hash) != 0 {
+	if len(r.all) != 0 || len(r.root.children) != 0 || r.root.plus != nil || len(r.root.hash) != 0 {
 		t.Fatalf("router not empty after removing everything: %+v", r.root)
 	}
 	if got := r.route("a/b/c", nil, RouteFanOut, nil); len(got) != 0 {

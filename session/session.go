@@ -80,17 +80,7 @@ type Session struct {
 	msg     Message
 	scratch codec.Publish
 	pubOut  codec.Publish
-	acks    ackScratch
-}
-
-// ackScratch holds reusable packet values for the small packets the session
-// writes, so that sending them does not allocate.
-type ackScratch struct {
-	puback  codec.Puback
-	pubrec  codec.Pubrec
-	pubrel  codec.Pubrel
-	pubcomp codec.Pubcomp
-	pingreq codec.Pingreq
+	ackOut  codec.Puback // the acknowledgement sendAck encodes, of any of the four types
 }
 
 // New returns a Session for cfg, restoring the state saved in cfg.Store.
@@ -112,7 +102,6 @@ func New(cfg Config) (*Session, error) {
 		replies:    make(map[string]*replyList),
 		router:     newRouter(cfg.StrippedPrefixes),
 	}
-	s.acks.pubrel.PacketID = 1 // keeps the zero values valid
 	if cfg.Store != nil {
 		if err := s.restore(cfg.Store); err != nil {
 			return nil, err
@@ -285,6 +274,25 @@ func (s *Session) send(now time.Time, p codec.Packet) error {
 	s.out = out
 	s.lastSent = now
 	return nil
+}
+
+// sendAck sends a PUBACK, PUBREC, PUBREL or PUBCOMP (t) for id with reason
+// code rc (0 on 3.1.1). The four share one scratch value: their fields are
+// the same, so one is converted to the other.
+func (s *Session) sendAck(now time.Time, t codec.Type, id uint16, rc codec.ReasonCode) error {
+	s.ackOut = codec.Puback{PacketID: id, ReasonCode: rc}
+	var p codec.Packet
+	switch t {
+	case codec.TypePuback:
+		p = &s.ackOut
+	case codec.TypePubrec:
+		p = (*codec.Pubrec)(&s.ackOut)
+	case codec.TypePubrel:
+		p = (*codec.Pubrel)(&s.ackOut)
+	default:
+		p = (*codec.Pubcomp)(&s.ackOut)
+	}
+	return s.send(now, p)
 }
 
 // sendRaw appends already encoded bytes.

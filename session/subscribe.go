@@ -190,7 +190,7 @@ func (s *Session) dropGroup(g *subGroup) {
 }
 
 func (s *Session) unregister(e *entry) {
-	if e.node == nil {
+	if !e.in {
 		return
 	}
 	s.router.remove(e)
