@@ -70,6 +70,7 @@ func TestMain(m *testing.M) {
 	if broker != nil {
 		broker.Close()
 	}
+	removeFakeServer()
 	os.Exit(code)
 }
 
@@ -599,10 +600,10 @@ func procCSW(pid string) int64 {
 	return n
 }
 
-// brokerCPU reads utime and stime of the broker from /proc; it returns -1
+// cpuOfPID reads utime and stime of a process from /proc; it returns -1
 // where there is no /proc.
-func brokerCPU(br *brokertest.Broker) time.Duration {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", br.PID()))
+func cpuOfPID(pid int) time.Duration {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return -1
 	}
@@ -624,12 +625,15 @@ func brokerCPU(br *brokertest.Broker) time.Duration {
 	return time.Duration(u+s) * clockTick
 }
 
-func brokerCost(br *brokertest.Broker) procCost {
-	pid := strconv.Itoa(br.PID())
-	c := procCost{cpu: brokerCPU(br), csw: procCSW(pid)}
-	c.syscr, c.syscw = procIO(pid)
+// costOfPID is the counters of another process, from /proc.
+func costOfPID(pid int) procCost {
+	p := strconv.Itoa(pid)
+	c := procCost{cpu: cpuOfPID(pid), csw: procCSW(p)}
+	c.syscr, c.syscw = procIO(p)
 	return c
 }
+
+func brokerCost(br *brokertest.Broker) procCost { return costOfPID(br.PID()) }
 
 func startCPU(br *brokertest.Broker) cpuMeter {
 	return cpuMeter{self: selfCost(), broker: brokerCost(br)}
