@@ -140,6 +140,22 @@ func putReadBuf(b []byte) {
 	}
 }
 
+// keepReadBuf reports whether the connection keeps a buffer that a read
+// filled to len(b) for its next reads: only one larger than the smallest
+// class, of the size the read after this one uses. The last read of a
+// burst, or the first packet after a quiet spell, that uses a little of a
+// large buffer gives it back to the pool: otherwise an idle connection
+// would keep a 32 KiB spare until the next keep alive trim, and the trim
+// could miss one that a PINGRESP had just filled.
+func keepReadBuf(b []byte) bool {
+	for class := 1; class < readClasses; class++ {
+		if cap(b) == readClassSize(class) {
+			return nextReadClass(class, len(b)) == class
+		}
+	}
+	return false
+}
+
 // nextReadClass is the class of the next read after one of class that
 // returned n bytes: larger when it filled the buffer, the smallest that
 // holds twice n when it used less than a quarter.
@@ -169,10 +185,10 @@ func (c *core) onRead(ch chunk) {
 	}
 	c.consume(cs, data)
 	if c.conn == cs {
-		if cap(ch.b) > readClassSize(0) {
-			cs.free <- ch.b // a burst's buffer: the reader likely needs it again
+		if keepReadBuf(ch.b) {
+			cs.free <- ch.b // a burst's buffer: the reader needs it again
 		} else {
-			putReadBuf(ch.b) // the smallest stay pooled: a quiet client keeps one
+			putReadBuf(ch.b) // to the pool: a quiet client keeps no spare
 			cs.free <- nil
 		}
 		if ch.err != nil {
