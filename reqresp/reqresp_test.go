@@ -437,12 +437,24 @@ func TestSurvivesReconnect(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer proxy.Close()
-	got := make(chan struct{}, 4)
-	release := make(chan struct{}, 4)
+	// QoS 1 is at least once: the request may reach the responder again
+	// when the reset lost its PUBACK. So release is closed, not sent to,
+	// once the connection is reset: every handler, duplicate or not, waits
+	// for the reset and none waits after it; and each gives up with its
+	// context, so that the responder can stop when the test fails.
+	got := make(chan struct{}, 16)
+	release := make(chan struct{})
 	srv := connect(t, ctx, cfg(b.URL(brokertest.MQTT), "server"))
-	serve(t, ctx, srv, "svc/echo", func(_ context.Context, req client.Message) ([]byte, []client.PublishOption5, error) {
-		got <- struct{}{}
-		<-release
+	serve(t, ctx, srv, "svc/echo", func(hctx context.Context, req client.Message) ([]byte, []client.PublishOption5, error) {
+		select {
+		case got <- struct{}{}:
+		default:
+		}
+		select {
+		case <-release:
+		case <-hctx.Done():
+			return nil, nil, hctx.Err()
+		}
 		return req.Payload, nil, nil
 	}, client.AtLeastOnce)
 
@@ -461,14 +473,13 @@ func TestSurvivesReconnect(t *testing.T) {
 	<-got // the request reached the responder
 	conns := proxy.Connections()
 	proxy.ResetAll()
-	release <- struct{}{}
+	close(release)
 	if err := <-done; err != nil {
 		t.Fatalf("request across a reconnect: %v", err)
 	}
 	if proxy.Connections() == conns {
 		t.Fatal("the requester did not reconnect")
 	}
-	release <- struct{}{}
 	if m, err := r.Request(ctx, "svc/echo", []byte("after"), client.AtLeastOnce); err != nil || string(m.Payload) != "after" {
 		t.Fatalf("request after the reconnect: %q, %v", m.Payload, err)
 	}
