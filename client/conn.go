@@ -18,8 +18,9 @@ const (
 
 // chunk is one read from the connection.
 type chunk struct {
-	b   []byte
-	err error
+	b    []byte
+	err  error
+	next int // the class of the reader's next read (nextReadClass)
 }
 
 // connState is one network connection and its reader and writer.
@@ -91,7 +92,7 @@ func (cs *connState) read() {
 		n, err := cs.conn.Read(buf[:cap(buf)])
 		class = nextReadClass(class, n)
 		select {
-		case cs.readCh <- chunk{b: buf[:n], err: err}:
+		case cs.readCh <- chunk{b: buf[:n], err: err, next: class}:
 		case <-cs.done:
 			putReadBuf(buf)
 			return
@@ -140,20 +141,15 @@ func putReadBuf(b []byte) {
 	}
 }
 
-// keepReadBuf reports whether the connection keeps a buffer that a read
-// filled to len(b) for its next reads: only one larger than the smallest
-// class, of the size the read after this one uses. The last read of a
-// burst, or the first packet after a quiet spell, that uses a little of a
-// large buffer gives it back to the pool: otherwise an idle connection
-// would keep a 32 KiB spare until the next keep alive trim, and the trim
-// could miss one that a PINGRESP had just filled.
-func keepReadBuf(b []byte) bool {
-	for class := 1; class < readClasses; class++ {
-		if cap(b) == readClassSize(class) {
-			return nextReadClass(class, len(b)) == class
-		}
-	}
-	return false
+// keepReadBuf reports whether the connection keeps a read buffer b for
+// its reader, whose next read is of class next: only a buffer larger than
+// the smallest class and of that size. The last read of a burst, or the
+// first packet after a quiet spell, that uses a little of a large buffer
+// gives it back to the pool: otherwise an idle connection would keep a
+// 32 KiB spare until the next keep alive trim, and the trim could miss one
+// that a PINGRESP had just filled.
+func keepReadBuf(b []byte, next int) bool {
+	return cap(b) > readClassSize(0) && cap(b) == readClassSize(next)
 }
 
 // nextReadClass is the class of the next read after one of class that
@@ -185,7 +181,7 @@ func (c *core) onRead(ch chunk) {
 	}
 	c.consume(cs, data)
 	if c.conn == cs {
-		if keepReadBuf(ch.b) {
+		if keepReadBuf(ch.b, ch.next) {
 			cs.free <- ch.b // a burst's buffer: the reader needs it again
 		} else {
 			putReadBuf(ch.b) // to the pool: a quiet client keeps no spare

@@ -41,24 +41,25 @@ func TestNextReadClass(t *testing.T) {
 }
 
 // TestKeepReadBuf: a large read buffer stays with the connection only while
-// reads keep using it; one a PINGRESP landed in goes back to the pool.
+// the reader's next read uses its size; one a PINGRESP landed in goes back
+// to the pool.
 func TestKeepReadBuf(t *testing.T) {
 	for _, tc := range []struct {
-		size, n int
-		want    bool
+		class, n int
+		want     bool
 	}{
-		{32768, 32768, true}, // a full read at the top: the next is as large
-		{32768, 9000, true},  // over a quarter: the next read uses it again
-		{32768, 2, false},    // a PINGRESP after a burst
-		{32768, 3000, false}, // the next read wants 8 KiB
-		{8192, 8192, false},  // full: the next read wants 32 KiB
-		{2048, 600, true},
-		{512, 512, false}, // the smallest class always goes back
-		{512, 2, false},
+		{3, 32768, true}, // a full read at the top: the next is as large
+		{3, 9000, true},  // over a quarter: the next read uses it again
+		{3, 2, false},    // a PINGRESP after a burst
+		{3, 3000, false}, // the next read wants 8 KiB
+		{2, 8192, false}, // full: the next read wants 32 KiB
+		{1, 600, true},
+		{0, 512, false}, // the smallest class always goes back
+		{0, 2, false},
 	} {
-		b := make([]byte, tc.n, tc.size)
-		if got := keepReadBuf(b); got != tc.want {
-			t.Errorf("keepReadBuf(%d of %d B) = %v, want %v", tc.n, tc.size, got, tc.want)
+		b := make([]byte, tc.n, readClassSize(tc.class))
+		if got := keepReadBuf(b, nextReadClass(tc.class, tc.n)); got != tc.want {
+			t.Errorf("keepReadBuf(%d of %d B) = %v, want %v", tc.n, cap(b), got, tc.want)
 		}
 	}
 }
