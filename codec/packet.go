@@ -289,10 +289,14 @@ func tooLarge(t Type) *Error {
 }
 
 // grow makes sure dst has room for n more bytes, so that the appends that
-// follow never reallocate on the way.
+// follow never reallocate on the way. Like append, it at least doubles a
+// buffer that holds something: packets appended one after another into one
+// buffer (a session's acknowledgements) cost amortised constant time, where
+// growing to the exact size copied the whole buffer for each packet. An
+// empty buffer gets exactly n.
 func grow(dst []byte, n int) []byte {
 	if cap(dst)-len(dst) < n {
-		nd := make([]byte, len(dst), len(dst)+n)
+		nd := make([]byte, len(dst), max(len(dst)+n, 2*cap(dst)))
 		copy(nd, dst)
 		return nd
 	}
