@@ -4,15 +4,18 @@ package bench
 //
 //	BenchmarkIdleMemory   500 clients of each library connect to a private
 //	                      Mosquitto, subscribe to one filter each and sit
-//	                      idle (their keep alive running). Reported per
-//	                      client: heap (live bytes after a GC) plus
-//	                      goroutine stacks, and goroutines.
+//	                      idle (their keep alive running) until this
+//	                      process's goroutine count has been steady for
+//	                      quietFor. Reported per client: heap (live
+//	                      bytes after a GC) plus goroutine stacks, and
+//	                      goroutines.
 //	BenchmarkManyClients  10,000 clients in this process against one
 //	                      private Mosquitto (max_connections raised, file
 //	                      limit raised to the hard limit), zmqtt on both
 //	                      versions and paho.mqtt.golang: the process's
 //	                      resident set with all of them connected and
-//	                      subscribed, their keep alive running.
+//	                      subscribed and quiet for quietFor, their keep
+//	                      alive running.
 //
 // A zmqtt subscriber counts the goroutine that consumes its subscription
 // (Next in a loop), since a program needs one to receive; the Paho clients
@@ -87,6 +90,9 @@ func idle(b *testing.B, br *brokertest.Broker, im impl, n int) {
 			b.Fatalf("client %d subscribe: %v", i, err)
 		}
 	}
+	if err := settle(ctx); err != nil {
+		b.Fatal(err)
+	}
 	h1, s1, g1 := memNow()
 	if *idleProfile != "" {
 		f, err := os.Create(*idleProfile)
@@ -107,6 +113,31 @@ func idle(b *testing.B, br *brokertest.Broker, im impl, n int) {
 	b.ReportMetric(float64(int64(s1)-int64(s0))/float64(n)/1024, "stack-KiB/client")
 	b.ReportMetric(float64(g1-g0)/float64(n), "goroutines/client")
 	b.ReportMetric(0, "ns/op")
+}
+
+// quietFor is how long the clients must have been quiet before their
+// memory is measured: idle means no traffic but keep alive for a while.
+// zmqtt's loop goroutine exits after a second without work; the Paho
+// clients keep every goroutine.
+const quietFor = 2 * time.Second
+
+// settle returns once this process's goroutine count has not changed for
+// quietFor, so that goroutines that exit on idle have done so.
+func settle(ctx context.Context) error {
+	tick := time.NewTicker(quietFor / 8)
+	defer tick.Stop()
+	last, since := runtime.NumGoroutine(), time.Now()
+	for time.Since(since) < quietFor {
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return fmt.Errorf("goroutines did not settle: %w", ctx.Err())
+		}
+		if g := runtime.NumGoroutine(); g != last {
+			last, since = g, time.Now()
+		}
+	}
+	return nil
 }
 
 // rssKiB is this process's resident set (VmRSS) in KiB.
@@ -188,6 +219,9 @@ func many(b *testing.B, ctx context.Context, br *brokertest.Broker, im impl, n i
 		if err := c.subscribe(ctx, fmt.Sprintf("many/%s/%d", id, i), 1, func() {}); err != nil {
 			b.Fatalf("client %d subscribe: %v", i, err)
 		}
+	}
+	if err := settle(ctx); err != nil {
+		b.Fatal(err)
 	}
 	h1, s1, _ := memNow()
 	r1, err := rssKiB()

@@ -145,10 +145,7 @@ func (c *core) publishAsync(topic string, payload []byte, r *pubReq) *Publishing
 	h.acc = c.in.acc
 	c.in.queue = append(c.in.queue, asyncPub{p: p, h: h, t: t})
 	c.in.mu.Unlock()
-	select {
-	case c.wake <- struct{}{}:
-	default:
-	}
+	c.wakeLoop()
 	return h
 }
 

@@ -51,13 +51,15 @@ type connState struct {
 	readErr   error  // the reader's final error, reported once pending is consumed
 	lastWrite []byte // the batch the writer holds
 	writer    func() // cs.writeBatch, made once: a go statement with arguments allocates
+	kick      func() // the client's kick: a chunk or a write result is queued
 }
 
-func newConnState(conn net.Conn, gen uint64) *connState {
+func newConnState(conn net.Conn, gen uint64, kick func()) *connState {
 	cs := &connState{
 		conn:      conn,
 		gen:       gen,
-		readCh:    make(chan chunk),
+		kick:      kick,
+		readCh:    make(chan chunk, readBufs),
 		free:      make(chan []byte, readBufs),
 		writeDone: make(chan error, 1),
 		done:      make(chan struct{}),
@@ -92,7 +94,8 @@ func (cs *connState) read() {
 		n, err := cs.conn.Read(buf[:cap(buf)])
 		class = nextReadClass(class, n)
 		select {
-		case cs.readCh <- chunk{b: buf[:n], err: err, next: class}:
+		case cs.readCh <- chunk{b: buf[:n], err: err, next: class}: // never blocks: one chunk per buffer
+			cs.kick()
 		case <-cs.done:
 			putReadBuf(buf)
 			return
@@ -105,10 +108,12 @@ func (cs *connState) read() {
 
 // writeBatch is a batch's writer goroutine: it writes lastWrite, which the
 // loop does not touch while writing is set, reports the result on
-// writeDone (never blocking: one writer at a time, capacity 1) and exits.
+// writeDone (never blocking: one writer at a time, capacity 1), kicks the
+// loop and exits.
 func (cs *connState) writeBatch() {
 	_, err := cs.conn.Write(cs.lastWrite)
 	cs.writeDone <- err
+	cs.kick()
 }
 
 // Read buffer classes: 512 B, 2 KiB, 8 KiB, 32 KiB.
@@ -285,11 +290,13 @@ const idleKeep = 4 << 10
 
 // trim gives back the buffers a burst grew and a quiet connection does not
 // need: the read buffers waiting for the reader, write and partial packet
-// buffers over idleKeep that are empty, and the slots of empty
-// subscription queues. The loop calls it when the
-// session's timer fires, which under steady traffic is at most once per
-// keep alive interval, so a busy connection regrows them rarely.
+// buffers over idleKeep that are empty, the slots of empty subscription
+// queues and the session's decoder values (Session.Trim). The loop calls
+// it when the session's timer fires, which under steady traffic is at most
+// once per keep alive interval, and before its goroutine exits after
+// loopLinger without work, so a busy connection regrows them rarely.
 func (c *core) trim() {
+	c.s.Trim()
 	if len(c.out) == 0 && cap(c.out) > idleKeep {
 		c.out = nil
 	}
@@ -388,6 +395,9 @@ func (c *core) teardown() {
 	close(cs.done)
 	cs.conn.Close()
 	<-cs.rExit
+	for range len(cs.readCh) {
+		putReadBuf((<-cs.readCh).b)
+	}
 	for range len(cs.free) {
 		if b := <-cs.free; b != nil {
 			putReadBuf(b)

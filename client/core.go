@@ -21,24 +21,33 @@ import (
 
 // core is the machinery both client types share. Its goroutines:
 //
-//   - loop (one per client): owns the session and every field marked
-//     "loop" below. After every input it writes the session's bytes and
-//     drains all its events before taking the next input. It exits when the
-//     client is closed (Disconnect, or reconnection gave up), after the
-//     connection's goroutines have exited.
+//   - loop (at most one per client, only while there is work): owns the
+//     session and every field marked "loop" below. Each pass takes all the
+//     work queued for it (user calls, chunks read, a finished write, acks,
+//     timers), then writes the session's bytes and drains all its events.
+//     It is started by the first kick when none runs, parks between passes
+//     while work keeps coming, and exits after loopLinger without work: an
+//     idle client has no loop goroutine. Every event source queues its work
+//     and kicks (see sched). The last pass of a closed client (Disconnect,
+//     or reconnection gave up) resolves every waiter, after the
+//     connection's goroutines have exited, and closes exited.
 //   - reader (one per connection): reads chunks of bytes from the net.Conn
-//     and hands them to the loop; it never blocks on the application. It
+//     and queues them for the loop; it never blocks on the application. It
 //     exits when the connection is closed or reading fails.
-//   - writer (one per connection): writes the byte batches the loop hands
-//     it (several packets per write). It exits when the connection closes.
-//   - dialer (one per attempt): opens the transport and reports the result.
+//   - writer (at most one per connection, only while a write is in
+//     progress): writes one batch of bytes (several packets) and exits.
+//   - dialer (one per attempt): opens the transport and queues the result.
 //     It exits when dialing ends (its context is canceled at close); a
-//     connection it opens after the loop has exited is closed.
-//   - notifier (one per client): runs the user's callbacks (OnUnrouted,
-//     OnStateChange) in order, outside any lock. It exits at close.
+//     connection it opens after the client closed is closed.
+//   - timers (time.AfterFunc): the session's deadline, the linger check
+//     and the reconnect delay queue their work like any other source.
+//   - notifier (one per client, only while callbacks are queued): runs the
+//     user's callbacks (OnUnrouted, OnStateChange) in order, outside any
+//     lock.
 //
-// User calls hand a function to the loop and wait for its result with their
-// context; every waiter is resolved exactly once.
+// User calls queue a function for the loop and wait for its result with
+// their context; a queued function always runs, and every waiter is
+// resolved exactly once.
 type core struct {
 	v       codec.Version
 	cfg     Config
@@ -46,11 +55,12 @@ type core struct {
 	retry   ReconnectPolicy
 	servers []string // the broker URLs, walked on failed attempts
 
-	cmds   chan func()   // user calls for the loop
+	sc     sched         // work for the loop, and whether a loop runs
+	kickCh chan struct{} // wakes a parked loop (cap 1)
+	loopFn func()        // c.loop, made once: a go statement with a method value allocates
+	kickFn func()        // c.kick, made once, for the connections
 	pubOps sync.Pool     // of *pubOp, per client: see getPubOp
-	wake   chan struct{} // acks are waiting (cap 1)
-	room   chan struct{} // a full subscription made room (cap 1)
-	exited chan struct{} // closed when the loop has returned
+	exited chan struct{} // closed when the loop has shut the client down
 
 	ackMu sync.Mutex
 	acks  []ackKey
@@ -77,8 +87,14 @@ type core struct {
 	gen        uint64
 	dialing    bool
 	dialCancel context.CancelFunc
-	dialCh     chan dialResult
 	retryTimer *time.Timer
+	timer      *time.Timer   // the loop's timer (time.AfterFunc): the session's deadline or the linger check
+	armed      time.Time     // when timer fires; zero when it is stopped or has fired
+	lastWork   time.Time     // when the loop last took work other than its timer
+	lingerAt   time.Time     // when the loop next checks whether it has had no work for loopLinger; zero: not set
+	goCold     bool          // the loop exits when no work is waiting
+	passCmds   []func()      // the calls this pass runs (swapped with sc.cmds)
+	pass       passWork      // what else this pass was kicked for
 	attempts   int           // failed attempts in a row
 	rounds     int           // failed rounds of the server list in a row
 	srv        int           // index in servers of the server in use or tried
@@ -223,12 +239,9 @@ func newCore(v codec.Version, cfg Config, sc session.Config, onState func(StateC
 		servers: cfg.servers(),
 		log:     log.With("client", sc.ClientID),
 		retry:   cfg.Reconnect,
-		cmds:    make(chan func()),
-		wake:    make(chan struct{}, 1),
-		room:    make(chan struct{}, 1),
+		kickCh:  make(chan struct{}, 1),
 		exited:  make(chan struct{}),
 		s:       s,
-		dialCh:  make(chan dialResult),
 		waiters: make(map[session.Token]chan result),
 		subs:    make(map[session.Handle]*Subscription),
 		ackRefs: make(map[session.AckID]int),
@@ -246,21 +259,22 @@ func newCore(v codec.Version, cfg Config, sc session.Config, onState func(StateC
 	}
 	c.retry.normalize()
 	c.notes.start(onState)
-	go c.loop()
+	c.loopFn = c.loop
+	c.kickFn = c.kick
 	return c, nil
 }
 
-// call runs fn on the loop and returns ErrClosed (or the terminal error) if
-// the client is closed. fn must not block.
+// call queues fn for the loop and returns ErrClosed (or the terminal
+// error) if the client is closed, or ctx's error if ctx has ended; once
+// call returns nil, fn runs. fn must not block.
 func (c *core) call(ctx context.Context, fn func()) error {
-	select {
-	case c.cmds <- fn:
-		return nil
-	case <-c.exited:
-		return c.terminal()
-	case <-ctx.Done():
-		return ctx.Err()
+	if err := ctx.Err(); err != nil {
+		return err
 	}
+	if !c.enqueue(fn) {
+		return c.terminal()
+	}
+	return nil
 }
 
 // terminal returns the error that closed the client.
@@ -285,14 +299,9 @@ func (c *core) await(ctx context.Context, ch chan result, cancel func()) (result
 	}
 }
 
-// post hands fn to the loop without waiting for it to run; it does nothing
-// once the loop has exited.
-func (c *core) post(fn func()) {
-	select {
-	case c.cmds <- fn:
-	case <-c.exited:
-	}
-}
+// post queues fn for the loop without waiting for it to run; it does
+// nothing once the client is closed.
+func (c *core) post(fn func()) { c.enqueue(fn) }
 
 // postAck queues an acknowledgement for the loop; callers never block.
 func (c *core) postAck(k ackKey) error {
@@ -304,10 +313,7 @@ func (c *core) postAck(k ackKey) error {
 	c.ackMu.Lock()
 	c.acks = append(c.acks, k)
 	c.ackMu.Unlock()
-	select {
-	case c.wake <- struct{}{}:
-	default:
-	}
+	c.wakeLoop()
 	return nil
 }
 
@@ -318,73 +324,86 @@ func (c *core) setState(st State, err error) {
 	c.notes.state(StateChange{State: st, Server: redactedURL(c.dialURL), Err: err})
 }
 
-// loop is the client's owner goroutine; see the type's comment.
+// loop is the client's owner goroutine; see the type's comment. Started by
+// a kick, it runs passes until it has had no work for loopLinger, or until
+// the client is closed.
 func (c *core) loop() {
-	defer close(c.exited)
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
 	for {
 		c.flush()
 		c.drain()
 		c.checkDrains()
 		c.publishGauges()
-		if c.shouldExit() {
-			c.shutdown()
+		exit := c.shouldExit()
+		if !exit {
+			c.armTimer()
+		}
+		if !c.take(exit) {
+			if exit {
+				if c.timer != nil {
+					c.timer.Stop()
+				}
+				c.shutdown()
+				c.stats.release()
+				close(c.exited)
+			}
 			return
 		}
-		var tc <-chan time.Time
-		if d := c.s.Deadline(); !d.IsZero() {
-			timer.Reset(time.Until(d))
-			tc = timer.C
-		}
-		var retry <-chan time.Time
-		if c.retryTimer != nil {
-			retry = c.retryTimer.C
-		}
-		var readCh <-chan chunk
-		var writeDone <-chan error
-		if cs := c.conn; cs != nil {
-			writeDone = cs.writeDone
-			if !c.readPaused {
-				readCh = cs.readCh
-			}
-		}
+		c.handle()
+	}
+}
+
+// handle does the work take took: the queued calls in order, then the
+// other sources.
+func (c *core) handle() {
+	for i, fn := range c.passCmds {
+		fn()
+		c.passCmds[i] = nil
+	}
+	c.passCmds = c.passCmds[:0]
+	if c.pass.room {
+		c.resumeReading()
+	}
+	if c.pass.wake {
+		c.applyAcks()
+		c.applyIntake()
+	}
+	if cs := c.conn; cs != nil && cs.writing {
 		select {
-		case fn := <-c.cmds:
-			fn()
-		case ch := <-readCh:
-			c.onRead(ch)
-		case err := <-writeDone:
+		case err := <-cs.writeDone:
 			c.onWritten(err)
-		case <-c.wake:
-			c.applyAcks()
-			c.applyIntake()
-		case <-c.room:
-			c.resumeReading()
-		case <-tc:
-			// Bytes that arrived are a sign of life: apply them before a
-			// deadline, or a loop that was slow to run would blame the
-			// broker for its own delay. While reading is paused for a
-			// slow consumer, the pause is ours, not the broker's: the link
-			// counts as alive (PINGREQs still go out when due).
-			c.readReady()
-			c.trim()
-			now := time.Now()
-			if c.readPaused && c.conn != nil {
-				c.s.NoteAlive(now)
-			}
-			c.s.HandleTimeout(now)
-		case <-retry:
-			c.retryTimer = nil
-			c.startDial()
-		case d := <-c.dialCh:
-			c.onDialed(d)
+		default:
 		}
-		if tc != nil && !timer.Stop() {
-			select {
-			case <-timer.C:
-			default:
-			}
+	}
+	// Bytes that arrived are a sign of life: apply them before a deadline,
+	// or a loop that was slow to run would blame the broker for its own
+	// delay.
+	c.readReady()
+	if c.pass.timer {
+		c.timerFired()
+	}
+}
+
+// timerFired handles the loop's timer: the session's deadline, when it has
+// come, and the linger check.
+func (c *core) timerFired() {
+	c.armed = time.Time{}
+	now := time.Now()
+	if d := c.s.Deadline(); !d.IsZero() && !now.Before(d) {
+		// While reading is paused for a slow consumer, the pause is ours,
+		// not the broker's: the link counts as alive (PINGREQs still go
+		// out when due).
+		c.trim()
+		if c.readPaused && c.conn != nil {
+			c.s.NoteAlive(now)
+		}
+		c.s.HandleTimeout(now)
+	}
+	if !c.lingerAt.IsZero() && !now.Before(c.lingerAt) {
+		if now.Sub(c.lastWork) >= loopLinger {
+			c.goCold = true
+			c.lingerAt = time.Time{}
+		} else {
+			c.lingerAt = c.lastWork.Add(loopLinger)
 		}
 	}
 }
@@ -429,12 +448,9 @@ func (c *core) startDial() {
 	c.dialCancel = cancel
 	go func() {
 		conn, err := dial(ctx)
-		select {
-		case c.dialCh <- dialResult{gen: gen, conn: conn, err: err}:
-		case <-c.exited:
-			if conn != nil {
-				conn.Close()
-			}
+		d := dialResult{gen: gen, conn: conn, err: err}
+		if !c.enqueue(func() { c.onDialed(d) }) && conn != nil {
+			conn.Close() // the client closed while dialing
 		}
 	}()
 }
@@ -475,7 +491,7 @@ func (c *core) onDialed(d dialResult) {
 		c.failed(d.err)
 		return
 	}
-	c.conn = newConnState(d.conn, c.gen)
+	c.conn = newConnState(d.conn, c.gen, c.kickFn)
 	c.live.Store(c.conn)
 	if c.o.tr != nil {
 		c.o.tr.newConnection()
@@ -541,7 +557,16 @@ func (c *core) failed(err error) {
 		c.startDial()
 		return
 	}
-	c.retryTimer = time.NewTimer(d)
+	var t *time.Timer
+	t = time.AfterFunc(d, func() {
+		c.post(func() {
+			if c.retryTimer == t { // not stopped, nor replaced
+				c.retryTimer = nil
+				c.startDial()
+			}
+		})
+	})
+	c.retryTimer = t
 }
 
 // peekURL is the server the next attempt will dial.
@@ -926,10 +951,9 @@ func (c *core) pauseReading(sub *Subscription) {
 // roomMade tells the loop that a full subscription made room; it never
 // blocks.
 func (c *core) roomMade() {
-	select {
-	case c.room <- struct{}{}:
-	default:
-	}
+	c.sc.mu.Lock()
+	c.sc.room = true
+	c.kickLocked(true)
 }
 
 // resumeReading reads again when every subscription that paused reading

@@ -55,6 +55,7 @@ func NewFeed(cfg FeedConfig) *Feed {
 	f := &Feed{v: cfg.Version, onAck: cfg.OnAck, space: make(chan struct{}, 1), pending: make(map[session.AckID]bool)}
 	f.sub = newSubscription(nil, 0, slices.Clone(cfg.Filters), &r)
 	f.sub.feed = f
+	f.sub.done = make(chan struct{})
 	return f
 }
 
@@ -122,6 +123,19 @@ func (f *Feed) took() {
 	select {
 	case f.space <- struct{}{}:
 	default:
+	}
+}
+
+// settle is Subscription.settle for the Feed's subscription: a message
+// was taken, and acks are the messages that moved into the queue. It is
+// not inlined, so that its Message copies stay out of the frame of a
+// client subscription's Next.
+//
+//go:noinline
+func (f *Feed) settle(acks []Message) {
+	f.took()
+	for _, o := range acks {
+		f.ack(o)
 	}
 }
 

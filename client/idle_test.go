@@ -149,3 +149,92 @@ func TestIdleClientHoldsLittle(t *testing.T) {
 		disconnect5(t, c, p)
 	})
 }
+
+// loopRunning reports whether the client has a loop goroutine and, when
+// it has none, whether it keeps its local counters (read under the lock
+// the loop that exited released, before any new loop can start).
+func loopRunning(c *core) (running, counters bool) {
+	c.sc.mu.Lock()
+	defer c.sc.mu.Unlock()
+	if c.sc.running {
+		return true, false
+	}
+	return false, c.stats.local != nil
+}
+
+// TestLoopGoesCold: a client with no work for loopLinger has no loop
+// goroutine and no local counters; what arrives then (a message from the
+// broker, a Publish, its own keep alive) starts a loop again, and nothing
+// is lost or late.
+func TestLoopGoesCold(t *testing.T) {
+	run(t, func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		c, n := newTest5(t, Config5{})
+		p, _ := connect5(t, c, n, nil)
+		sc := make(chan *Subscription, 1)
+		go func() {
+			s, err := c.Subscribe(ctx, []string{"t/#"}, QoS(1))
+			if err != nil {
+				t.Error(err)
+			}
+			sc <- s
+		}()
+		p.recv()
+		p.send(&codec.Suback{PacketID: 1, ReasonCodes: []codec.ReasonCode{1}})
+		sub := <-sc
+		synctest.Wait()
+		if running, _ := loopRunning(c.c); !running {
+			t.Fatal("no loop right after SUBACK; it should linger")
+		}
+		cold := func(when string) {
+			t.Helper()
+			time.Sleep(loopLinger + time.Millisecond)
+			synctest.Wait()
+			running, counters := loopRunning(c.c)
+			if running {
+				t.Fatalf("%s: the loop still runs after %v without work", when, loopLinger)
+			}
+			if counters {
+				t.Errorf("%s: the cold client keeps its local counters", when)
+			}
+		}
+		cold("after SUBACK")
+
+		// The broker's message wakes it.
+		p.send(&codec.Publish{Topic: "t/a", Payload: []byte("x"), QoS: 1, PacketID: 7})
+		m, err := sub.Next(ctx)
+		if err != nil || string(m.Payload) != "x" {
+			t.Fatalf("Next = %q, %v", m.Payload, err)
+		}
+		p.expect(&codec.Puback{PacketID: 7})
+		cold("after a message")
+
+		// So does a Publish.
+		done := make(chan error, 1)
+		go func() { _, err := c.Publish(ctx, "t/b", []byte("y"), QoS(1)); done <- err }()
+		pub, ok := p.recv().(*codec.Publish)
+		if !ok || pub.Topic != "t/b" {
+			t.Fatalf("the peer got %v, want the PUBLISH", pub)
+		}
+		p.send(&codec.Puback{PacketID: pub.PacketID})
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if got := c.Stats().Sent.Messages[1]; got != 1 {
+			t.Errorf("Stats counts %d QoS 1 messages sent, want 1", got)
+		}
+		cold("after a publish")
+
+		// And keep alive comes due on time with no loop waiting for it.
+		start := time.Now()
+		time.Sleep(55 * time.Second) // the peer's expect waits less than keep alive
+		p.expect(&codec.Pingreq{})
+		if waited := time.Since(start); waited > 60*time.Second {
+			t.Errorf("PINGREQ after %v idle, keep alive is 60 s", waited)
+		}
+		p.send(&codec.Pingresp{})
+		cold("after keep alive")
+		disconnect5(t, c, p)
+	})
+}

@@ -91,9 +91,7 @@ func (c *core) close(ctx context.Context, cause error, d *codec.Disconnect) erro
 			c.teardown()
 		}
 	}
-	select {
-	case c.cmds <- fn:
-	case <-c.exited:
+	if !c.enqueue(fn) {
 		c.notes.wait()
 		return nil // already closed
 	}
@@ -450,13 +448,10 @@ func (c *core) expectReply(ctx context.Context, topic string, corr []byte) (<-ch
 		return nil, nil, err
 	}
 	cancel := func() {
-		select {
-		case c.cmds <- func() {
+		c.post(func() {
 			c.s.CancelReply(topic, tok)
 			delete(c.replies, tok)
-		}:
-		case <-c.exited:
-		}
+		})
 	}
 	return w, cancel, nil
 }

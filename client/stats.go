@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	mbits "math/bits"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -206,9 +207,11 @@ const (
 // seen by the application: before a waiter is resolved or a message
 // queued, and once per turn. A batch of packets thus costs one atomic add
 // per counter it changed. Stats reads shared. Every field but shared, the
-// gauges and the latency extremes is the loop's.
+// gauges and the latency extremes is the loop's. local comes from a pool
+// when the loop first counts and goes back when the loop goroutine exits
+// (release), so that an idle client does not keep it.
 type counters struct {
-	local  [nCounters]uint64
+	local  *[nCounters]uint64
 	dirty  [(nCounters + 63) / 64]uint64 // bit i: local[i] is not zero
 	shared [nCounters]atomic.Uint64
 
@@ -247,8 +250,14 @@ func (k *counters) countPacket(dir Direction, h codec.Header) {
 	}
 }
 
+// localPool holds the local counts of clients whose loop is not running.
+var localPool = sync.Pool{New: func() any { return new([nCounters]uint64) }}
+
 // add adds n to counter i; runs on the loop.
 func (k *counters) add(i int, n uint64) {
+	if k.local == nil {
+		k.local = localPool.Get().(*[nCounters]uint64)
+	}
 	k.local[i] += n
 	k.dirty[i/64] |= 1 << (i % 64)
 }
@@ -289,6 +298,17 @@ func (k *counters) publish() {
 		}
 		k.dirty[w] = 0
 	}
+}
+
+// release publishes the local counts and gives their array back to the
+// pool; runs on the loop, when its goroutine is about to exit.
+func (k *counters) release() {
+	if k.local == nil {
+		return
+	}
+	k.publish()
+	localPool.Put(k.local)
+	k.local = nil
 }
 
 // gauge stores v in g when it changed; a load is cheaper than a store.

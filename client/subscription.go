@@ -125,8 +125,8 @@ type Subscription struct {
 	dropped  uint64
 	full     bool            // the queue filled up and the loop stopped reading
 	err      error           // set when the subscription ends
-	notify   chan struct{}   // a message was queued (never closed)
-	done     chan struct{}   // closed when the subscription ends
+	notify   chan struct{}   // a message was queued, or the subscription ended (never closed)
+	done     chan struct{}   // a Feed's: closed when the subscription ends; nil for a client's
 	watchers []chan struct{} // Merge calls waiting on this subscription among others
 }
 
@@ -142,7 +142,7 @@ func newSubscription(c *core, h session.Handle, filters []string, r *subReq) *Su
 	// The queue starts empty and grows on demand (append); trim lets a
 	// large one go when it is empty and the client is quiet.
 	return &Subscription{c: c, handle: h, filters: filters, manual: r.manual, drop: r.drop, max: max,
-		notify: make(chan struct{}, 1), done: make(chan struct{})}
+		notify: make(chan struct{}, 1)}
 }
 
 // Filters returns the topic filters the subscription holds: those of its
@@ -337,21 +337,31 @@ func (s *Subscription) append(m Message) {
 // Next returns the next message, waiting for one until ctx is done. It
 // returns ErrSubscriptionClosed after Close, and the client's terminal
 // error when the client gave up.
-func (s *Subscription) Next(ctx context.Context) (Message, error) {
+//
+// While it waits, Next holds little stack: the message is taken straight
+// into its result and the wait is a two-way select in a function of its
+// own, so that a goroutine parked in Next (with a caller of modest frame)
+// fits Go's smallest stack.
+func (s *Subscription) Next(ctx context.Context) (m Message, err error) {
 	for {
-		m, ok, err := s.take()
-		if ok {
-			return m, nil
+		var ok bool
+		if ok, err = s.takeInto(&m); ok || err != nil {
+			return m, err
 		}
-		if err != nil {
+		if err = s.await(ctx); err != nil {
 			return Message{}, err
 		}
-		select {
-		case <-s.notify:
-		case <-s.done:
-		case <-ctx.Done():
-			return Message{}, ctx.Err()
-		}
+	}
+}
+
+// await waits until a message may be queued or the subscription ended, or
+// ctx is done.
+func (s *Subscription) await(ctx context.Context) error {
+	select {
+	case <-s.notify:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
@@ -361,24 +371,33 @@ func (s *Subscription) Next(ctx context.Context) (Message, error) {
 // waited aside move into the queue (acknowledged now, unless ManualAck),
 // and a loop that stopped reading for this queue is told.
 func (s *Subscription) take() (m Message, ok bool, err error) {
+	ok, err = s.takeInto(&m)
+	return m, ok, err
+}
+
+// takeInto is take writing the message into *m.
+func (s *Subscription) takeInto(m *Message) (ok bool, err error) {
 	s.mu.Lock()
 	if s.n == 0 {
 		err = s.err
+		if err != nil {
+			// Another Next waiting on the subscription learns of the end
+			// too: each passes the signal on.
+			select {
+			case s.notify <- struct{}{}:
+			default:
+			}
+		}
 		s.mu.Unlock()
-		return Message{}, false, err
+		return false, err
 	}
-	m = s.queue[s.head]
-	s.queue[s.head] = Message{}
+	*m = s.queue[s.head]
+	clear(s.queue[s.head : s.head+1])
 	s.head = (s.head + 1) % len(s.queue)
 	s.n--
 	var acks []Message
-	for len(s.overflow) > 0 && s.n < s.max {
-		o := s.overflow[0]
-		s.overflow = s.overflow[1:]
-		s.append(o)
-		if !s.manual {
-			acks = append(acks, o)
-		}
+	if len(s.overflow) > 0 {
+		acks = s.refill()
 	}
 	if s.n > 0 {
 		s.wake()
@@ -388,20 +407,41 @@ func (s *Subscription) take() (m Message, ok bool, err error) {
 		s.full = false
 	}
 	s.mu.Unlock()
-	if f := s.feed; f != nil {
-		f.took()
-		for _, o := range acks {
-			f.ack(o)
+	if len(acks) > 0 || room || s.feed != nil {
+		s.settle(acks, room)
+	}
+	return true, nil
+}
+
+// refill moves messages that waited aside into the queue while it has
+// room, and returns those to acknowledge now; s.mu is held. It is apart
+// from takeInto, like settle, so that Next's frame stays small.
+func (s *Subscription) refill() []Message {
+	var acks []Message
+	for len(s.overflow) > 0 && s.n < s.max {
+		o := s.overflow[0]
+		s.overflow = s.overflow[1:]
+		s.append(o)
+		if !s.manual {
+			acks = append(acks, o)
 		}
-		return m, true, nil
+	}
+	return acks
+}
+
+// settle acknowledges what refill moved and tells whoever fills the queue
+// (a Feed after every take) that it has room.
+func (s *Subscription) settle(acks []Message, room bool) {
+	if f := s.feed; f != nil {
+		f.settle(acks)
+		return
 	}
 	if room {
 		s.c.roomMade()
 	}
-	for _, o := range acks {
-		s.c.postAck(o.key)
+	for i := range acks {
+		s.c.postAck(acks[i].key)
 	}
-	return m, true, nil
 }
 
 // All returns an iterator over the subscription's messages: for m, err :=
@@ -444,7 +484,9 @@ func (s *Subscription) endAside(err error) []Message {
 	s.err = err
 	aside := s.overflow
 	s.overflow = nil
-	close(s.done)
+	if s.done != nil {
+		close(s.done)
+	}
 	s.wake()
 	if s.full {
 		s.full = false

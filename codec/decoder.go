@@ -14,11 +14,12 @@ type Decoder struct {
 	// with From = RoleServer. RoleAny skips the direction rules.
 	From Role
 
-	// PUBLISH and PUBACK, the packets of the hot path, live in the Decoder;
-	// the others are allocated on their first use and kept, so that an idle
-	// connection does not carry a value of every packet type (4 KiB).
+	// PUBLISH, the packet of the hot path, lives in the Decoder; the others
+	// (PUBACK too: a subscriber never receives one) are allocated on their
+	// first use and kept, so that an idle connection does not carry a value
+	// of every packet type (4 KiB).
 	publish Publish
-	puback  Puback
+	puback  *Puback
 	connect *connectAndWill
 	other   [TypeAuth + 1]Packet // by type; PUBLISH, PUBACK and CONNECT unused
 }
@@ -35,7 +36,7 @@ func (d *Decoder) packet(t Type) Packet {
 	case TypePublish:
 		return &d.publish
 	case TypePuback:
-		return &d.puback
+		return d.pubackValue()
 	case TypeConnect:
 		return &d.connectWill().c
 	}
@@ -78,6 +79,24 @@ func (d *Decoder) packet(t Type) Packet {
 	return p
 }
 
+// Trim lets go of the packet values the Decoder allocated on first use
+// (every type but PUBLISH), so that a connection that has gone quiet holds
+// only the PUBLISH value; the next packet of such a type allocates its
+// value again. Packets Decode returned before are not changed: they stay
+// valid for as long as they were (until the next Decode).
+func (d *Decoder) Trim() {
+	d.puback = nil
+	d.connect = nil
+	clear(d.other[:])
+}
+
+func (d *Decoder) pubackValue() *Puback {
+	if d.puback == nil {
+		d.puback = new(Puback)
+	}
+	return d.puback
+}
+
 func (d *Decoder) connectWill() *connectAndWill {
 	if d.connect == nil {
 		d.connect = new(connectAndWill)
@@ -109,7 +128,8 @@ func (d *Decoder) Decode(src []byte) (Packet, int, error) {
 	case TypePublish: // the hot path: no interface dispatch
 		p, err2 = &d.publish, d.publish.decode(b, h, d.Version)
 	case TypePuback:
-		p, err2 = &d.puback, (*ack)(&d.puback).decode(b, h, d.Version)
+		pa := d.pubackValue()
+		p, err2 = pa, (*ack)(pa).decode(b, h, d.Version)
 	case TypeConnect:
 		cw := d.connectWill()
 		p, err2 = &cw.c, cw.c.decodeInto(b, h, d.Version, &cw.w)

@@ -230,7 +230,9 @@ func (s *Session) Cancel(t Token) bool {
 // sendPublish writes a PUBLISH, using a topic alias when that is on. It
 // copies p into a value of the session's, so that p does not escape.
 func (s *Session) sendPublish(now time.Time, p *codec.Publish) error {
-	s.pubOut = *p
+	if p != &s.pubOut {
+		s.pubOut = *p
+	}
 	q := &s.pubOut
 	defer func() { s.pubOut = codec.Publish{} }()
 	fresh := uint16(0) // an alias this PUBLISH sets up
@@ -423,11 +425,12 @@ func (s *Session) sendQueued(now time.Time, f *flight) {
 		s.sendRaw(now, f.pkt)
 		return
 	}
-	if _, err := s.scratch.Decode(f.pkt, s.v); err != nil {
+	if _, err := s.pubOut.Decode(f.pkt, s.v); err != nil {
+		s.pubOut = codec.Publish{}
 		s.sendRaw(now, f.pkt)
 		return
 	}
-	if err := s.sendPublish(now, &s.scratch); err != nil {
+	if err := s.sendPublish(now, &s.pubOut); err != nil {
 		s.sendRaw(now, f.pkt)
 	}
 }

@@ -77,10 +77,8 @@ type Session struct {
 
 	auth authState
 
-	msg     Message
-	scratch codec.Publish
-	pubOut  codec.Publish
-	ackOut  codec.Puback // the acknowledgement sendAck encodes, of any of the four types
+	msg    Message
+	pubOut codec.Publish // the PUBLISH sendPublish encodes; sendQueued decodes into it
 }
 
 // New returns a Session for cfg, restoring the state saved in cfg.Store.
@@ -204,6 +202,12 @@ func (s *Session) nextToken() Token {
 // Version returns the protocol version of the session.
 func (s *Session) Version() codec.Version { return s.v }
 
+// Trim lets go of memory the session keeps for reuse and a quiet
+// connection does not need: the decoder's values of packet types other
+// than PUBLISH. Call it when the connection has been idle for a while;
+// the next packet of such a type allocates its value again.
+func (s *Session) Trim() { s.dec.Trim() }
+
 // Connected reports whether a connection is established (CONNACK accepted).
 func (s *Session) Connected() bool { return s.phase == phaseConnected }
 
@@ -277,22 +281,34 @@ func (s *Session) send(now time.Time, p codec.Packet) error {
 }
 
 // sendAck sends a PUBACK, PUBREC, PUBREL or PUBCOMP (t) for id with reason
-// code rc (0 on 3.1.1). The four share one scratch value: their fields are
-// the same, so one is converted to the other.
+// code rc (0 on 3.1.1). The four have the same fields, so one value is
+// converted to the other. The value stays on the stack: its methods are
+// called on the concrete types, not through codec.Packet as send does.
 func (s *Session) sendAck(now time.Time, t codec.Type, id uint16, rc codec.ReasonCode) error {
-	s.ackOut = codec.Puback{PacketID: id, ReasonCode: rc}
-	var p codec.Packet
+	p := codec.Puback{PacketID: id, ReasonCode: rc}
+	if max := s.info.MaximumPacket; max != 0 && s.phase == phaseConnected {
+		if n := p.Size(s.v); n > int(max) { // the four have the same size
+			return &TooLargeError{Size: n, Max: int(max)}
+		}
+	}
+	var out []byte
+	var err error
 	switch t {
 	case codec.TypePuback:
-		p = &s.ackOut
+		out, err = p.Append(s.out, s.v)
 	case codec.TypePubrec:
-		p = (*codec.Pubrec)(&s.ackOut)
+		out, err = (*codec.Pubrec)(&p).Append(s.out, s.v)
 	case codec.TypePubrel:
-		p = (*codec.Pubrel)(&s.ackOut)
+		out, err = (*codec.Pubrel)(&p).Append(s.out, s.v)
 	default:
-		p = (*codec.Pubcomp)(&s.ackOut)
+		out, err = (*codec.Pubcomp)(&p).Append(s.out, s.v)
 	}
-	return s.send(now, p)
+	if err != nil {
+		return err
+	}
+	s.out = out
+	s.lastSent = now
+	return nil
 }
 
 // sendRaw appends already encoded bytes.
