@@ -9,12 +9,13 @@ package session
 // last one is released: a connection with a few messages in flight holds
 // one or two pages (136 bytes each), not 8 KiB. One emptied page is kept
 // for reuse, so the round robin's walk from page to page does not
-// allocate.
+// allocate. The table of pages grows as the walk reaches them (at most 65
+// entries), so a session that has used a few identifiers holds one entry.
 type idAlloc struct {
 	max   uint16
 	next  uint16
 	n     int       // identifiers in use
-	pages []*idPage // by id / idPageBits; nil: none in use
+	pages []*idPage // by id / idPageBits; nil or past the end: none in use
 	spare *idPage   // an emptied page, zeroed, for the next one needed
 }
 
@@ -26,7 +27,7 @@ type idPage struct {
 }
 
 func newIDAlloc(max uint16) idAlloc {
-	return idAlloc{max: max, next: 1, pages: make([]*idPage, int(max)/idPageBits+1)}
+	return idAlloc{max: max, next: 1}
 }
 
 // take returns a free identifier, or false when all are in use.
@@ -49,7 +50,11 @@ func (a *idAlloc) take() (uint16, bool) {
 }
 
 func (a *idAlloc) inUse(id uint16) bool {
-	p := a.pages[id/idPageBits]
+	pg := int(id / idPageBits)
+	if pg >= len(a.pages) {
+		return false
+	}
+	p := a.pages[pg]
 	i := id % idPageBits
 	return p != nil && p.bits[i>>6]&(1<<(i&63)) != 0
 }
@@ -59,12 +64,16 @@ func (a *idAlloc) mark(id uint16) {
 	if id == 0 || id > a.max || a.inUse(id) {
 		return
 	}
-	p := a.pages[id/idPageBits]
+	pg := int(id / idPageBits)
+	for len(a.pages) <= pg {
+		a.pages = append(a.pages, nil)
+	}
+	p := a.pages[pg]
 	if p == nil {
 		if p, a.spare = a.spare, nil; p == nil {
 			p = new(idPage)
 		}
-		a.pages[id/idPageBits] = p
+		a.pages[pg] = p
 	}
 	i := id % idPageBits
 	p.bits[i>>6] |= 1 << (i & 63)

@@ -87,3 +87,30 @@ func TestIDAllocPagesReused(t *testing.T) {
 		t.Errorf("with nothing in flight %d pages are held and n=%d; want 0 and 0", live, a.n)
 	}
 }
+
+// TestIDAllocTableGrows: the table of pages grows as identifiers reach
+// them: a session that took a few identifiers has one entry, the whole
+// walk ends with one per page.
+func TestIDAllocTableGrows(t *testing.T) {
+	a := newIDAlloc(65535)
+	for range 5 {
+		id, ok := a.take()
+		if !ok {
+			t.Fatal("no identifier")
+		}
+		a.free(id)
+	}
+	if len(a.pages) != 1 {
+		t.Errorf("after 5 identifiers the table has %d entries, want 1", len(a.pages))
+	}
+	for range 65535 {
+		id, _ := a.take()
+		a.free(id)
+	}
+	if want := 65535/idPageBits + 1; len(a.pages) != want {
+		t.Errorf("after the whole walk the table has %d entries, want %d", len(a.pages), want)
+	}
+	if a.inUse(65535) || a.n != 0 {
+		t.Error("identifiers left in use")
+	}
+}
