@@ -168,7 +168,7 @@ func (c *core) applyIntake() {
 		case tok == 0:
 			a.h.resolve(result{}) // QoS 0: handed to the connection
 		default:
-			c.asyncW[tok] = a.h
+			put(&c.asyncW, tok, a.h)
 			c.unsynced = true
 		}
 		q[i] = asyncPub{}

@@ -244,12 +244,7 @@ func newCore(v codec.Version, cfg Config, sc session.Config, onState func(StateC
 		s:       s,
 		waiters: make(map[session.Token]chan result),
 		subs:    make(map[session.Handle]*Subscription),
-		ackRefs: make(map[session.AckID]int),
-		ackKeys: make(map[ackKey]bool),
 		rng:     rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x9e3779b97f4a7c15)),
-		replies: make(map[session.Token]chan Message),
-		asyncW:  make(map[session.Token]*Publishing),
-		pubs:    make(map[session.Token]pubTrack),
 	}
 	c.stats.born = time.Now()
 	c.o.init(&cfg)
@@ -780,8 +775,8 @@ func (c *core) drain() {
 				// A held message whose time ran out: the session left its
 				// acknowledgement to us.
 				k = ackKey{id: sm.Ack}
-				c.ackKeys[k] = true
-				c.ackRefs[k.id] = 1
+				put(&c.ackKeys, k, true)
+				put(&c.ackRefs, k.id, 1)
 			}
 			var m Message
 			if c.cfg.OnUnrouted != nil {
@@ -851,7 +846,7 @@ func (c *core) dispatch(sm *session.Message) {
 		return
 	}
 	if sm.Ack != 0 {
-		c.ackRefs[sm.Ack] = len(sm.Targets)
+		put(&c.ackRefs, sm.Ack, len(sm.Targets))
 	}
 	for _, h := range sm.Targets {
 		sub := c.subs[h]
@@ -859,7 +854,7 @@ func (c *core) dispatch(sm *session.Message) {
 		mm := m
 		if sm.Ack != 0 {
 			mm.key = k
-			c.ackKeys[k] = true
+			put(&c.ackKeys, k, true)
 		}
 		if sub == nil {
 			c.ack(k)
@@ -1040,4 +1035,14 @@ func (c *core) syncSubs() {
 		list = append(list, sub)
 	}
 	c.openSubs.Store(&list)
+}
+
+// put sets (*m)[k] = v, making the map on first use: the maps of what a
+// client has never done (acknowledgements, PublishAsync, requests) stay nil
+// and cost an idle client nothing.
+func put[K comparable, V any](m *map[K]V, k K, v V) {
+	if *m == nil {
+		*m = make(map[K]V)
+	}
+	(*m)[k] = v
 }

@@ -468,7 +468,7 @@ func (c *core) tookPublish(now time.Time, tok session.Token, err error, qos code
 	t.qos = QoS(qos)
 	if err == nil && tok != 0 {
 		t.accepted = now
-		c.pubs[tok] = *t
+		put(&c.pubs, tok, *t)
 		return
 	}
 	c.endPublish(now, t, err, 0)

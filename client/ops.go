@@ -443,7 +443,7 @@ func (c *core) expectReply(ctx context.Context, topic string, corr []byte) (<-ch
 	var tok session.Token
 	if err := c.run(ctx, func() {
 		tok = c.s.ExpectReply(topic, corr)
-		c.replies[tok] = w
+		put(&c.replies, tok, w)
 	}); err != nil {
 		return nil, nil, err
 	}

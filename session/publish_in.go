@@ -392,7 +392,7 @@ func (s *Session) ExpectReply(topic string, corr []byte) Token {
 	l := s.replies[topic]
 	if l == nil {
 		l = &replyList{}
-		s.replies[strings.Clone(topic)] = l
+		put(&s.replies, strings.Clone(topic), l)
 	}
 	l.waits = append(l.waits, replyWait{corr: bytes.Clone(corr), token: t})
 	return t

@@ -378,7 +378,7 @@ func (s *Session) flush(now time.Time) {
 		s.popQueue()
 		f.state, f.counted, f.sentConn = statePublished, true, s.connCount
 		s.quota--
-		s.flights[id] = f
+		put(&s.flights, id, f)
 		s.linkFlight(f)
 		s.sendQueued(now, f)
 	}

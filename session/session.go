@@ -93,11 +93,9 @@ func New(cfg Config) (*Session, error) {
 		v:          cfg.Version,
 		clientID:   cfg.ClientID,
 		ids:        newIDAlloc(cfg.MaxPacketID),
-		flights:    make(map[uint16]*flight),
 		inbound:    make(map[uint16]*inMsg),
 		subOps:     make(map[uint16]*subOp),
 		filterRefs: make(map[string]int),
-		replies:    make(map[string]*replyList),
 		router:     newRouter(cfg.StrippedPrefixes),
 	}
 	if cfg.Store != nil {
@@ -136,7 +134,7 @@ func (s *Session) restore(st Store) error {
 		s.seq = max(s.seq, r.Seq)
 		f.seq = r.Seq
 		s.ids.mark(r.ID)
-		s.flights[r.ID] = f
+		put(&s.flights, r.ID, f)
 		s.linkFlight(f)
 	}
 	// Queued messages follow, in acceptance order. One whose Seq has an
@@ -909,4 +907,13 @@ func itoa(n int) string {
 		b[i] = '-'
 	}
 	return string(b[i:])
+}
+
+// put sets (*m)[k] = v, making the map on first use: the maps of what a
+// session has never done (publishing, requests) stay nil.
+func put[K comparable, V any](m *map[K]V, k K, v V) {
+	if *m == nil {
+		*m = make(map[K]V)
+	}
+	(*m)[k] = v
 }
