@@ -187,10 +187,13 @@
 //
 // # Goroutines
 //
-// A client runs one loop goroutine that owns the session, one reader and one
-// writer per connection, a dialer per connection attempt and one notifier
-// for callbacks; each one's exit condition is written at its definition.
-// None outlives Disconnect (or the end of reconnecting). User calls hand
-// their work to the loop and wait with their context; every waiter is
-// resolved exactly once.
+// A connected client keeps one goroutine, the connection's reader. The loop
+// goroutine that owns the session runs while there is work and exits after
+// a second without any (the next event starts it again); a writer runs
+// while a batch is being written, a dialer per connection attempt, and a
+// notifier while callbacks are queued. Each one's exit condition is written
+// at its definition. None outlives Disconnect (or the end of reconnecting).
+// User calls queue their work for the loop and wait with their context;
+// every waiter is resolved exactly once. An idle client with one
+// subscription holds about 19 KiB, goroutine stacks included.
 package client
