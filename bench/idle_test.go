@@ -117,7 +117,7 @@ func idle(b *testing.B, br *brokertest.Broker, im impl, n int) {
 
 // quietFor is how long the clients must have been quiet before their
 // memory is measured: idle means no traffic but keep alive for a while.
-// zmqtt's loop goroutine exits after a second without work; the Paho
+// zmqtt's loop goroutine exits after 100 ms without work; the Paho
 // clients keep every goroutine.
 const quietFor = 2 * time.Second
 

@@ -189,7 +189,7 @@
 //
 // A connected client keeps one goroutine, the connection's reader. The loop
 // goroutine that owns the session runs while there is work and exits after
-// a second without any (the next event starts it again); a writer runs
+// 100 ms without any (the next event starts it again); a writer runs
 // while a batch is being written, a dialer per connection attempt, and a
 // notifier while callbacks are queued. Each one's exit condition is written
 // at its definition. None outlives Disconnect (or the end of reconnecting).
