@@ -754,8 +754,8 @@ func (c *core) drain() {
 		c.stats.publish() // the packets behind the event, before anyone learns of it
 		switch ev.Kind {
 		case session.EventConnected:
-			info := *ev.Info
-			c.info.Store(&info)
+			info := ev.Info // the session's, never changed: kept as it is
+			c.info.Store(info)
 			c.upSince = time.Now()
 			c.stats.add(cConnects, 1)
 			c.stats.connUp(c.upSince)

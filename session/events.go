@@ -87,7 +87,7 @@ type Event struct {
 	Filters []string          // EventUnsubscribed: the filters the UNSUBSCRIBE carried
 	Props   *codec.Properties // properties of the acknowledgement, when any
 	RTT     time.Duration     // EventPong
-	Info    *ConnInfo         // EventConnected
+	Info    *ConnInfo         // EventConnected; the session never changes it, so it may be kept
 }
 
 // Message is an incoming application message as the router delivers it.

@@ -34,7 +34,7 @@ type Session struct {
 	clientID        string
 	everConnected   bool
 	cleanSent       bool
-	info            ConnInfo
+	info            *ConnInfo // the last CONNACK's; never changed once set (EventConnected hands it out); noInfo before
 	connCount       uint64
 	keepAlive       time.Duration
 	pingTimeout     time.Duration // of this connection (Config.pingTimeoutFor)
@@ -81,6 +81,9 @@ type Session struct {
 	pubOut codec.Publish // the PUBLISH sendPublish encodes; sendQueued decodes into it
 }
 
+// noInfo is a session's ConnInfo before its first CONNACK; never written.
+var noInfo ConnInfo
+
 // New returns a Session for cfg, restoring the state saved in cfg.Store.
 // It returns a *ConfigError (ErrInvalidConfig) for a bad configuration and
 // the Store's error when its state cannot be loaded.
@@ -92,6 +95,7 @@ func New(cfg Config) (*Session, error) {
 		cfg:        cfg,
 		v:          cfg.Version,
 		clientID:   cfg.ClientID,
+		info:       &noInfo,
 		ids:        newIDAlloc(cfg.MaxPacketID),
 		inbound:    make(map[uint16]*inMsg),
 		subOps:     make(map[uint16]*subOp),
@@ -212,7 +216,7 @@ func (s *Session) Connected() bool { return s.phase == phaseConnected }
 // Info returns what the last successful CONNACK said, and false when the
 // session is not connected.
 func (s *Session) Info() (ConnInfo, bool) {
-	return s.info, s.phase == phaseConnected
+	return *s.info, s.phase == phaseConnected
 }
 
 // ClientID returns the client identifier the next CONNECT will carry: the
@@ -586,14 +590,14 @@ func (s *Session) handleConnack(now time.Time, p *codec.Connack) error {
 	if pr.Has(codec.PropSharedSubscriptionAvailable) {
 		info.SharedSubs = pr.SharedSubAvailable == 1
 	}
-	s.info = info
+	s.info = &info
 	s.quota = s.sendWindow()
 	if s.cfg.OutboundAliases {
 		s.aliasOut.reset(info.TopicAliasMax)
 	}
 	s.phase = phaseConnected
 	s.everConnected = true
-	s.push(Event{Kind: EventConnected, Info: &s.info})
+	s.push(Event{Kind: EventConnected, Info: s.info})
 	if !p.SessionPresent {
 		s.sessionLost(now)
 	} else {
