@@ -89,7 +89,7 @@ type core struct {
 	dialCancel context.CancelFunc
 	retryTimer *time.Timer
 	timer      *time.Timer   // the loop's timer (time.AfterFunc): the session's deadline or the linger check
-	armed      time.Time     // when timer fires; zero when it is stopped or has fired
+	armed      time.Time     // when timer fires; zero when it has fired (or was never set)
 	lastWork   time.Time     // when the loop last took work other than its timer
 	lingerAt   time.Time     // when the loop next checks whether it has had no work for loopLinger; zero: not set
 	goCold     bool          // the loop exits when no work is waiting
@@ -947,7 +947,7 @@ func (c *core) pauseReading(sub *Subscription) {
 // blocks.
 func (c *core) roomMade() {
 	c.sc.mu.Lock()
-	c.sc.room = true
+	c.sc.flags.room = true
 	c.kickLocked(true)
 }
 

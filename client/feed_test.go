@@ -113,3 +113,31 @@ func TestFeedQueueAndAcks(t *testing.T) {
 		}
 	})
 }
+
+// TestEndWakesEveryNext: when a subscription ends, every Next waiting on it
+// returns the end's error, not just the one that took the wake-up (the end
+// is signalled on the same one-slot channel as a message, and each waiter
+// passes it on).
+func TestEndWakesEveryNext(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		f := NewFeed(FeedConfig{Filters: []string{"t/#"}})
+		sub := f.Subscription()
+		const waiters = 3
+		errs := make(chan error, waiters)
+		for range waiters {
+			go func() {
+				_, err := sub.Next(ctx)
+				errs <- err
+			}()
+		}
+		synctest.Wait() // all three wait in Next
+		f.End(nil)
+		for i := range waiters {
+			if err := <-errs; !errors.Is(err, ErrSubscriptionClosed) {
+				t.Fatalf("waiter %d: Next = %v, want ErrSubscriptionClosed", i, err)
+			}
+		}
+	})
+}

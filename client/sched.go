@@ -22,26 +22,26 @@ const loopLinger = 100 * time.Millisecond
 // reader, the writer, acks, subscriptions making room, the dialer and the
 // timers) queues its work and kicks: the kick starts a loop goroutine when
 // none runs, wakes the loop when it is parked, and otherwise only marks
-// work pending, which the running loop sees before it parks or exits. At
-// most one loop goroutine runs at a time: running is set by the kick that
-// starts one and cleared by the loop that exits, both under mu.
+// work pending (work or flags.timer), which the running loop sees before
+// it parks or exits. At most one loop goroutine runs at a time: running is
+// set by the kick that starts one and cleared by the loop that exits, both
+// under mu.
 type sched struct {
 	mu      sync.Mutex
 	running bool // a loop goroutine runs, or has been started
 	parked  bool // the loop waits on kickCh
 	dead    bool // the client is shut down: nothing is queued any more
-	pending bool // work was queued since the loop last took it
-	work    bool // ... other than the loop's timer
+	work    bool // something other than the loop's timer was queued since the loop last took its work
 	cmds    []func()
-	room    bool // a full subscription made room
-	wake    bool // acks or PublishAsync calls wait
-	timer   bool // the loop's timer fired
+	flags   passWork
 }
 
 // passWork is what a pass was kicked for besides its calls and the
 // connection's channels.
 type passWork struct {
-	room, wake, timer bool
+	room  bool // a full subscription made room
+	wake  bool // acks or PublishAsync calls wait
+	timer bool // the loop's timer fired
 }
 
 // enqueue queues fn for the loop and kicks it. It reports false, and fn
@@ -67,14 +67,14 @@ func (c *core) kick() {
 // wakeLoop tells the loop that acks or PublishAsync calls wait.
 func (c *core) wakeLoop() {
 	c.sc.mu.Lock()
-	c.sc.wake = true
+	c.sc.flags.wake = true
 	c.kickLocked(true)
 }
 
 // onTimer is the loop timer's function.
 func (c *core) onTimer() {
 	c.sc.mu.Lock()
-	c.sc.timer = true
+	c.sc.flags.timer = true
 	c.kickLocked(false)
 }
 
@@ -87,7 +87,6 @@ func (c *core) kickLocked(work bool) {
 		sc.mu.Unlock()
 		return
 	}
-	sc.pending = true
 	sc.work = sc.work || work
 	switch {
 	case !sc.running:
@@ -119,12 +118,10 @@ func (c *core) take(exit bool) bool {
 			c.setTimer(c.s.Deadline())
 		}
 		sc.mu.Lock()
-		if sc.pending {
-			work := sc.work
-			sc.pending, sc.work = false, false
+		if work := sc.work; work || sc.flags.timer {
+			sc.work = false
 			c.passCmds, sc.cmds = sc.cmds, c.passCmds[:0]
-			c.pass = passWork{room: sc.room, wake: sc.wake, timer: sc.timer}
-			sc.room, sc.wake, sc.timer = false, false, false
+			c.pass, sc.flags = sc.flags, passWork{}
 			sc.mu.Unlock()
 			if work {
 				c.lastWork = time.Now()
@@ -167,17 +164,17 @@ func (c *core) armTimer() {
 	c.setTimer(at)
 }
 
-// setTimer makes the loop's timer fire at at (never when at is zero).
+// setTimer makes the loop's timer fire at at, or earlier: a timer set for
+// an earlier time is left to fire, and the pass it starts (timerFired finds
+// nothing due) sets it again. The session's deadline moves later with every
+// packet sent, so under traffic this resets the timer when it fires, not
+// on every pass. A zero at leaves the timer to fire, to no effect.
 func (c *core) setTimer(at time.Time) {
-	if at.Equal(c.armed) {
+	if at.IsZero() || !c.armed.IsZero() && !at.Before(c.armed) {
 		return
 	}
 	c.armed = at
 	switch {
-	case at.IsZero():
-		if c.timer != nil {
-			c.timer.Stop()
-		}
 	case c.timer == nil:
 		c.timer = time.AfterFunc(time.Until(at), c.onTimer)
 	default:
