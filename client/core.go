@@ -93,6 +93,7 @@ type core struct {
 	lastWork   time.Time     // when the loop last took work other than its timer
 	lingerAt   time.Time     // when the loop next checks whether it has had no work for loopLinger; zero: not set
 	goCold     bool          // the loop exits when no work is waiting
+	woke       bool          // this pass woke a caller, who may soon call again
 	passCmds   []func()      // the calls this pass runs (swapped with sc.cmds)
 	pass       passWork      // what else this pass was kicked for
 	attempts   int           // failed attempts in a row
@@ -808,6 +809,7 @@ func (c *core) drain() {
 				if ok {
 					delete(c.waiters, ev.Token)
 					w <- r
+					c.woke = true
 				} else {
 					c.settleAsync(ev.Token, r)
 				}

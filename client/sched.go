@@ -1,6 +1,7 @@
 package client
 
 import (
+	"runtime"
 	"sync"
 	"time"
 )
@@ -139,6 +140,20 @@ func (c *core) take(exit bool) bool {
 			sc.running = false
 			sc.mu.Unlock() // from here on, another loop may own the fields
 			return false
+		}
+		if c.woke {
+			// The pass woke callers (a Publish got its PUBACK): they
+			// tend to call again at once. Yielding once before parking
+			// lets them queue while the loop still counts as running,
+			// so their kicks wake nobody and their publishes share the
+			// next pass and its write. With 8 publishers against a
+			// server that acknowledges at once (BenchmarkCeilingPublish,
+			// QoS 1) writes per publish went 0.78 -> 0.20 and client
+			// CPU per publish 8.5 -> 5.9 us.
+			c.woke = false
+			sc.mu.Unlock()
+			runtime.Gosched()
+			continue
 		}
 		sc.parked = true
 		sc.mu.Unlock()
