@@ -379,6 +379,36 @@ func TestPublishWaitsWhileReconnecting(t *testing.T) {
 	})
 }
 
+// A QoS 1 publish whose context ends while the message waits for its
+// PUBACK returns the context's error; the late PUBACK is then accepted, and
+// the next publish completes normally.
+func TestPublishContextEndsInFlight(t *testing.T) {
+	run(t, func(t *testing.T) {
+		c, n := newTest5(t, Config5{})
+		p, _ := connect5(t, c, n, nil)
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		done := make(chan error, 1)
+		go func() { _, err := c.Publish(ctx, "f", []byte("one"), AtLeastOnce); done <- err }()
+		p.expect(&codec.Publish{Topic: "f", QoS: 1, PacketID: 1, Payload: []byte("one")})
+		if err := <-done; !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("a publish whose context ended while it waited for its PUBACK: %v", err)
+		}
+		p.send(&codec.Puback{PacketID: 1})
+		go func() { _, err := c.Publish(context.Background(), "f", []byte("two"), AtLeastOnce); done <- err }()
+		p.expect(&codec.Publish{Topic: "f", QoS: 1, PacketID: 2, Payload: []byte("two")})
+		p.send(&codec.Puback{PacketID: 2})
+		if err := <-done; err != nil {
+			t.Fatalf("the next publish: %v", err)
+		}
+		// A context that has ended before the call refuses it at once.
+		if _, err := c.Publish(ctx, "f", nil, AtMostOnce); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("a publish with an ended context: %v", err)
+		}
+		disconnect5(t, c, p)
+	})
+}
+
 func TestGiveUpReconnecting(t *testing.T) {
 	run(t, func(t *testing.T) {
 		c, n := newTest5(t, Config5{Config: Config{Reconnect: ReconnectPolicy{MaxAttempts: 3, NoJitter: true}}})
