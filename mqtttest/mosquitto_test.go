@@ -583,12 +583,12 @@ func TestConfigFileAndCertificates(t *testing.T) {
 		if len(f) != 3 || (f[2] != "127.0.0.1" && f[2] != b.Addr(mqtttest.Unix)) {
 			t.Errorf("listener not on loopback or the private socket: %q", line)
 		}
+		if f[1] == "1883" || f[1] == "8883" {
+			t.Errorf("listener on a standard port: %q", line)
+		}
 	}
 	if listeners != 8 {
 		t.Errorf("%d listeners in the config, want 8", listeners)
-	}
-	if strings.Contains(string(conf), "1883") || strings.Contains(string(conf), "8883") {
-		t.Errorf("config mentions a standard port:\n%s", conf)
 	}
 	for _, f := range []string{b.CAFile(), b.ClientCertFile(), b.ClientKeyFile()} {
 		if data, err := os.ReadFile(f); err != nil || !bytes.HasPrefix(data, []byte("-----BEGIN")) {
