@@ -102,7 +102,7 @@ func (s *Session) handlePublish(now time.Time, p *codec.Publish) error {
 	if perr != nil {
 		return s.fail(now, perr)
 	}
-	msg := &s.msg
+	msg := s.inMsg()
 	targets := msg.Targets[:0]
 	msg.Publish = *p
 	msg.Topic = topic

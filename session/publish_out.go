@@ -230,11 +230,11 @@ func (s *Session) Cancel(t Token) bool {
 // sendPublish writes a PUBLISH, using a topic alias when that is on. It
 // copies p into a value of the session's, so that p does not escape.
 func (s *Session) sendPublish(now time.Time, p *codec.Publish) error {
-	if p != &s.pubOut {
-		s.pubOut = *p
+	q := s.outPub()
+	if p != q {
+		*q = *p
 	}
-	q := &s.pubOut
-	defer func() { s.pubOut = codec.Publish{} }()
+	defer func() { *q = codec.Publish{} }()
 	fresh := uint16(0) // an alias this PUBLISH sets up
 	if s.aliasOut.max != 0 && q.Topic != "" {
 		alias, known := s.aliasOut.lookup(q.Topic)
@@ -425,12 +425,13 @@ func (s *Session) sendQueued(now time.Time, f *flight) {
 		s.sendRaw(now, f.pkt)
 		return
 	}
-	if _, err := s.pubOut.Decode(f.pkt, s.v); err != nil {
-		s.pubOut = codec.Publish{}
+	q := s.outPub()
+	if _, err := q.Decode(f.pkt, s.v); err != nil {
+		*q = codec.Publish{}
 		s.sendRaw(now, f.pkt)
 		return
 	}
-	if err := s.sendPublish(now, &s.pubOut); err != nil {
+	if err := s.sendPublish(now, q); err != nil {
 		s.sendRaw(now, f.pkt)
 	}
 }
