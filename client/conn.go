@@ -51,14 +51,14 @@ type connState struct {
 	readErr   error  // the reader's final error, reported once pending is consumed
 	lastWrite []byte // the batch the writer holds
 	writer    func() // cs.writeBatch, made once: a go statement with arguments allocates
-	kick      func() // the client's kick: a chunk or a write result is queued
+	c         *core  // kicked when a chunk or a write result is queued
 }
 
-func newConnState(conn net.Conn, gen uint64, kick func()) *connState {
+func newConnState(conn net.Conn, gen uint64, c *core) *connState {
 	cs := &connState{
 		conn:      conn,
 		gen:       gen,
-		kick:      kick,
+		c:         c,
 		readCh:    make(chan chunk, readBufs),
 		free:      make(chan []byte, readBufs),
 		writeDone: make(chan error, 1),
@@ -95,7 +95,7 @@ func (cs *connState) read() {
 		class = nextReadClass(class, n)
 		select {
 		case cs.readCh <- chunk{b: buf[:n], err: err, next: class}: // never blocks: one chunk per buffer
-			cs.kick()
+			cs.c.kick()
 		case <-cs.done:
 			putReadBuf(buf)
 			return
@@ -113,7 +113,7 @@ func (cs *connState) read() {
 func (cs *connState) writeBatch() {
 	_, err := cs.conn.Write(cs.lastWrite)
 	cs.writeDone <- err
-	cs.kick()
+	cs.c.kick()
 }
 
 // Read buffer classes: 512 B, 2 KiB, 8 KiB, 32 KiB.
@@ -207,8 +207,8 @@ func (c *core) onRead(ch chunk) {
 // in pending.
 func (c *core) consume(cs *connState, data []byte) {
 	now := time.Now()
-	c.readAt = now
-	defer func() { c.readAt = time.Time{} }()
+	c.readAt = int64(now.Sub(c.stats.born)) + 1
+	defer func() { c.readAt = 0 }()
 	mode := c.traceMode()
 	for len(data) > 0 && c.conn == cs && !c.readPaused {
 		n, err := c.s.HandleBytes(now, data)

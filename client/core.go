@@ -52,13 +52,11 @@ type core struct {
 	v       codec.Version
 	cfg     Config
 	log     *slog.Logger
-	retry   ReconnectPolicy
 	servers []string // the broker URLs, walked on failed attempts
 
 	sc     sched         // work for the loop, and whether a loop runs
 	kickCh chan struct{} // wakes a parked loop (cap 1)
 	loopFn func()        // c.loop, made once: a go statement with a method value allocates
-	kickFn func()        // c.kick, made once, for the connections
 	pubOps sync.Pool     // of *pubOp, per client: see getPubOp
 	exited chan struct{} // closed when the loop has shut the client down
 
@@ -122,7 +120,7 @@ type core struct {
 	unsynced   bool                       // the session may have saved accepted messages the Store has not synced
 	accPending []chan struct{}            // Accepted channels to close after the next Sync
 	pubs       map[session.Token]pubTrack // publishes the session took and has not completed
-	readAt     time.Time                  // while consume feeds the session: when the bytes were read
+	readAt     int64                      // while consume feeds the session: when the bytes were read, in ns since stats.born plus one; 0 otherwise
 }
 
 // result is what a waiter receives.
@@ -239,7 +237,6 @@ func newCore(v codec.Version, cfg Config, sc session.Config, onState func(StateC
 		cfg:     cfg,
 		servers: cfg.servers(),
 		log:     log.With("client", sc.ClientID),
-		retry:   cfg.Reconnect,
 		kickCh:  make(chan struct{}, 1),
 		exited:  make(chan struct{}),
 		s:       s,
@@ -253,10 +250,9 @@ func newCore(v codec.Version, cfg Config, sc session.Config, onState func(StateC
 	if c.maxQueued <= 0 {
 		c.maxQueued = 1000
 	}
-	c.retry.normalize()
+	c.cfg.Reconnect.normalize() // in place: the client keeps no second copy
 	c.notes.start(onState)
 	c.loopFn = c.loop
-	c.kickFn = c.kick
 	return c, nil
 }
 
@@ -487,7 +483,7 @@ func (c *core) onDialed(d dialResult) {
 		c.failed(d.err)
 		return
 	}
-	c.conn = newConnState(d.conn, c.gen, c.kickFn)
+	c.conn = newConnState(d.conn, c.gen, c)
 	c.live.Store(c.conn)
 	if c.o.tr != nil {
 		c.o.tr.newConnection()
@@ -512,7 +508,7 @@ func (c *core) onDialed(d dialResult) {
 // after a connection that stayed up for StableAfter (or the current delay).
 func (c *core) failed(err error) {
 	wasUp := !c.upSince.IsZero()
-	stable := wasUp && time.Since(c.upSince) >= max(c.retry.StableAfter, c.curDelay)
+	stable := wasUp && time.Since(c.upSince) >= max(c.cfg.Reconnect.StableAfter, c.curDelay)
 	c.upSince = time.Time{}
 	if stable {
 		c.attempts, c.rounds, c.curDelay = 0, 0, 0
@@ -524,7 +520,7 @@ func (c *core) failed(err error) {
 	if c.closing {
 		return
 	}
-	if !retryable(err) || c.retry.MaxAttempts > 0 && c.attempts >= c.retry.MaxAttempts {
+	if !retryable(err) || c.cfg.Reconnect.MaxAttempts > 0 && c.attempts >= c.cfg.Reconnect.MaxAttempts {
 		c.log.Error("giving up connecting", "url", server, "attempts", c.attempts, "err", err)
 		c.giveUp(err)
 		return
@@ -534,14 +530,14 @@ func (c *core) failed(err error) {
 	case ref != "":
 		c.redirect = ref // tried at once, outside the rounds
 	case stable:
-		d = c.retry.delay(1, c.rng.Float64()) // same server first: it worked
+		d = c.cfg.Reconnect.delay(1, c.rng.Float64()) // same server first: it worked
 	default:
 		if len(c.servers) > 0 {
 			c.srv = (c.srv + 1) % len(c.servers)
 		}
 		if c.srv == c.roundStart {
 			c.rounds++
-			d = c.retry.delay(c.rounds, c.rng.Float64())
+			d = c.cfg.Reconnect.delay(c.rounds, c.rng.Float64())
 		}
 	}
 	if d > 0 {

@@ -8,8 +8,10 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+	"unsafe"
 
 	"github.com/zmqtt/zmqtt-go/codec"
+	"github.com/zmqtt/zmqtt-go/session"
 )
 
 // TestNextReadClass: a read that fills its buffer makes the next one larger
@@ -237,4 +239,20 @@ func TestLoopGoesCold(t *testing.T) {
 		cold("after keep alive")
 		disconnect5(t, c, p)
 	})
+}
+
+// TestIdleSizeClasses: the two values every client holds for its lifetime
+// fit the 2,048-byte allocation class. A field added to either moves it to
+// the 2,304- or 2,688-byte class and costs every idle client 256-640 bytes
+// (BenchmarkIdleMemory in bench/); move rarely used state behind a pointer
+// made at first use instead, as session.Session does with its message
+// values.
+func TestIdleSizeClasses(t *testing.T) {
+	const class = 2048
+	if n := unsafe.Sizeof(core{}); n > class {
+		t.Errorf("core is %d bytes, over the %d-byte allocation class", n, class)
+	}
+	if n := unsafe.Sizeof(session.Session{}); n > class {
+		t.Errorf("session.Session is %d bytes, over the %d-byte allocation class", n, class)
+	}
 }

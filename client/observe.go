@@ -496,8 +496,9 @@ func (c *core) publishEvent(ev *session.Event) {
 		return
 	}
 	delete(c.pubs, ev.Token)
-	now := c.readAt // an acknowledgement: when it was read, without reading the clock again
-	if now.IsZero() {
+	// An acknowledgement: when it was read, without reading the clock again.
+	now := c.stats.born.Add(time.Duration(c.readAt - 1))
+	if c.readAt == 0 {
 		now = time.Now()
 	}
 	c.endPublish(now, &t, ev.Err, ev.Code)

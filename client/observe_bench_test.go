@@ -168,7 +168,8 @@ func BenchmarkObserveCost(b *testing.B) {
 				// session and when it reads bytes: the added cost takes
 				// those times as given.
 				now := time.Now()
-				c.readAt = now
+				c.stats.born = now
+				c.readAt = 1 // read at born
 				b.ReportAllocs()
 				for b.Loop() {
 					if side == "publish" {
