@@ -18,9 +18,11 @@ package bench
 //	                         says whether the client dropped some.
 //	BenchmarkCeilingPublish  8 goroutines publish b.N messages of 64 B; at
 //	                         QoS 1 each publish waits for its PUBACK, which
-//	                         the server sends at once. msg/s counts until
-//	                         the server has read every message and every
-//	                         publish has returned.
+//	                         the server sends at once (impl=zmqtt-async: one
+//	                         goroutine calls PublishAsync and checks each
+//	                         handle asyncRing publishes later). msg/s counts
+//	                         until the server has read every message and
+//	                         every publish has returned.
 //
 // Both report allocs/op, and per message the client's CPU time, context
 // switches and read and write system calls (client-*), and the server's
@@ -44,14 +46,15 @@ import (
 	"github.com/zmqtt/zmqtt-go/codec"
 )
 
-// ceilingImpls are the plain clients: the same names as in
-// BenchmarkE2EThroughput, so that benchstat -col /impl compares them.
-func ceilingImpls() []impl {
+// ceilingImpls are the plain clients, and for publishing zmqtt-async too:
+// the same names as in BenchmarkE2EThroughput, so that benchstat -col
+// /impl compares them.
+func ceilingImpls(publish bool) []impl {
 	var out []impl
 	for _, im := range impls {
 		switch im.name {
-		case "zmqtt", "paho.golang", "paho.mqtt.golang":
-			if !im.async {
+		case "zmqtt", "paho.golang", "paho.mqtt.golang", "zmqtt-async":
+			if !im.async || publish {
 				out = append(out, im)
 			}
 		}
@@ -74,7 +77,7 @@ const (
 )
 
 func BenchmarkCeilingReceive(b *testing.B) {
-	for _, im := range ceilingImpls() {
+	for _, im := range ceilingImpls(false) {
 		for _, qos := range []byte{0, 1} {
 			b.Run(fmt.Sprintf("v=%v/qos=%d/size=%d/impl=%s", im.v, qos, ceilingSize, im.name), func(b *testing.B) {
 				ceilingReceive(b, im, qos)
@@ -84,7 +87,7 @@ func BenchmarkCeilingReceive(b *testing.B) {
 }
 
 func BenchmarkCeilingPublish(b *testing.B) {
-	for _, im := range ceilingImpls() {
+	for _, im := range ceilingImpls(true) {
 		for _, qos := range []byte{0, 1} {
 			b.Run(fmt.Sprintf("v=%v/qos=%d/size=%d/impl=%s", im.v, qos, ceilingSize, im.name), func(b *testing.B) {
 				ceilingPublish(b, im, qos)
@@ -183,7 +186,16 @@ func ceilingPublish(b *testing.B, im impl, qos byte) {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	errs := make(chan error, ceilingWorkers)
-	for range ceilingWorkers {
+	workers := ceilingWorkers
+	if ap, ok := cl.(asyncPublisher); ok && im.async {
+		workers = 0 // one goroutine calling PublishAsync, with no window
+		wg.Go(func() {
+			if err := publishAsyncAll(ctx, ap, make(chan struct{}, n), topic, payload, qos, n); err != nil {
+				errs <- err
+			}
+		})
+	}
+	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -2,8 +2,11 @@ package client
 
 import (
 	"context"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/zmqtt/zmqtt-go/codec"
 	"github.com/zmqtt/zmqtt-go/session"
@@ -14,14 +17,50 @@ import (
 // QoS 2: PUBCOMP) or failed, and Err then says which. It is safe for
 // concurrent use.
 type Publishing struct {
-	done chan struct{}
-	acc  chan struct{} // shared by the calls the loop takes in together
-	err  error
-	ack  PubAck
+	state atomic.Uint32 // pubEnded, pubAccepted
+	mu    sync.Mutex    // guards done and acc
+	// done and acc are made by the first call that finds their event still
+	// ahead: a handle looked at only afterwards costs no channel.
+	done, acc chan struct{}
+	err       error
+	code      codec.ReasonCode
+	props     *codec.Properties // of the acknowledgement; nil when it had none
+}
+
+// The bits of Publishing.state.
+const (
+	pubEnded    = 1 << iota // err, code and props are final
+	pubAccepted             // the loop took the message in, and the Store synced it
+)
+
+// event returns a channel closed once bit is set in p's state.
+func (p *Publishing) event(bit uint32, ch *chan struct{}) <-chan struct{} {
+	if p.state.Load()&bit != 0 {
+		return closedChan
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.state.Load()&bit != 0 {
+		return closedChan
+	}
+	if *ch == nil {
+		*ch = make(chan struct{})
+	}
+	return *ch
+}
+
+// set sets bit in p's state and closes its channel if one was made.
+func (p *Publishing) set(bit uint32, ch *chan struct{}) {
+	p.mu.Lock()
+	p.state.Or(bit)
+	if *ch != nil {
+		close(*ch)
+	}
+	p.mu.Unlock()
 }
 
 // Done returns a channel closed when the publish has completed or failed.
-func (p *Publishing) Done() <-chan struct{} { return p.done }
+func (p *Publishing) Done() <-chan struct{} { return p.event(pubEnded, &p.done) }
 
 // Accepted returns a channel closed once the client has taken the message
 // in (or failed it; Err says so). From then on the message counts in
@@ -31,26 +70,27 @@ func (p *Publishing) Done() <-chan struct{} { return p.done }
 // within microseconds of PublishAsync when the loop is idle: a caller
 // that hands its data over and then may die (a shutdown, an exit) waits
 // for it.
-func (p *Publishing) Accepted() <-chan struct{} { return p.acc }
+func (p *Publishing) Accepted() <-chan struct{} { return p.event(pubAccepted, &p.acc) }
 
 // Err returns nil while the publish is under way or after it completed,
 // and its error after it failed: the errors of Publish (ErrQueueFull,
 // ErrInvalidTopic, a *ReasonError, a *PoisonError, ErrSessionLost with
 // FailOnSessionLost, ErrClosed, ...).
 func (p *Publishing) Err() error {
-	select {
-	case <-p.done:
+	if p.state.Load()&pubEnded != 0 {
 		return p.err
-	default:
-		return nil
 	}
+	return nil
 }
 
 // Wait waits for the publish to complete and returns its error, or ctx's
 // error when ctx ends first (the publish goes on).
 func (p *Publishing) Wait(ctx context.Context) error {
+	if p.state.Load()&pubEnded != 0 {
+		return p.err
+	}
 	select {
-	case <-p.done:
+	case <-p.Done():
 		return p.err
 	case <-ctx.Done():
 		return ctx.Err()
@@ -60,26 +100,59 @@ func (p *Publishing) Wait(ctx context.Context) error {
 // Ack returns the MQTT 5.0 acknowledgement (reason code and properties) of
 // a completed QoS 1/2 publish; zero before then and on 3.1.1.
 func (p *Publishing) Ack() PubAck {
-	select {
-	case <-p.done:
-		return p.ack
-	default:
+	if p.state.Load()&pubEnded == 0 {
 		return PubAck{}
 	}
+	a := PubAck{Code: p.code}
+	if p.props != nil {
+		a.Props = *p.props
+	}
+	return a
 }
 
+// resolve ends the publish with r; it is called once.
 func (p *Publishing) resolve(r result) {
-	p.err, p.ack = r.err, PubAck{Code: r.code, Props: r.props}
-	close(p.done)
+	p.err, p.code = r.err, r.code
+	if !r.props.Empty() {
+		props := r.props
+		p.props = &props
+	}
+	p.set(pubEnded, &p.done)
 }
+
+// accept marks the message taken in; it is called once.
+func (p *Publishing) accept() { p.set(pubAccepted, &p.acc) }
 
 func failedPublishing(err error) *Publishing {
-	p := &Publishing{done: make(chan struct{}), acc: closedChan, err: err}
-	close(p.done)
+	p := &Publishing{err: err}
+	p.state.Store(pubEnded | pubAccepted)
 	return p
 }
 
-// closedChan is the Accepted channel of the handles failed at once.
+// publishingWith is a handle allocated together with the copy of a small
+// message.
+type publishingWith[A any] struct {
+	h    Publishing
+	data A
+}
+
+// newPublishing returns a new handle and a buffer of n bytes for the copy
+// of its message, in one allocation when the message is small (the handle
+// is 64 bytes: 64 more fill the 128-byte size class, 192 more the 256-byte
+// one). Either lives as long as the other is used.
+func newPublishing(n int) (*Publishing, []byte) {
+	switch {
+	case n <= 64:
+		x := new(publishingWith[[64]byte])
+		return &x.h, x.data[:n:n]
+	case n <= 192:
+		x := new(publishingWith[[192]byte])
+		return &x.h, x.data[:n:n]
+	}
+	return new(Publishing), make([]byte, n)
+}
+
+// closedChan is what Done and Accepted return once their event is past.
 var closedChan = func() chan struct{} {
 	c := make(chan struct{})
 	close(c)
@@ -97,23 +170,23 @@ type asyncPub struct {
 // Its length is bounded by Config.MaxQueued (the session's queue then
 // bounds what follows).
 type intake struct {
-	mu    sync.Mutex
-	queue []asyncPub
-	spare []asyncPub
-	acc   chan struct{} // the Accepted channel of the calls in queue
+	mu     sync.Mutex
+	queue  []asyncPub
+	spare  []asyncPub
+	closed bool // the loop has ended: nothing more is taken
 }
 
 // publishAsync copies the message and hands it to the loop without
 // waiting. It fails at once (a Publishing already done) for an invalid
-// topic, a full intake or a closed client.
-func (c *core) publishAsync(topic string, payload []byte, r *pubReq) *Publishing {
+// topic, a full intake or a closed client. p carries the options; it is
+// taken by value so that it stays off the heap unless observed.
+func (c *core) publishAsync(topic string, payload []byte, p codec.Publish) *Publishing {
 	if err := codec.ValidateTopicName(topic); err != nil {
 		return failedPublishing(err)
 	}
 	var t pubTrack
 	if c.o.pubHooks {
-		r.p.Topic, r.p.Payload = topic, payload
-		c.startPublish(context.Background(), &r.p, &PublishStart{}, &t)
+		p = c.startAsync(topic, payload, p, &t)
 	}
 	select {
 	case <-c.exited:
@@ -122,40 +195,63 @@ func (c *core) publishAsync(topic string, payload []byte, r *pubReq) *Publishing
 		return failedPublishing(err)
 	default:
 	}
-	buf := make([]byte, len(topic)+len(payload))
+	// The topic is copied too: it may view a buffer the caller reuses (a
+	// string decoded by codec does).
+	h, buf := newPublishing(len(topic) + len(payload))
 	copy(buf, topic)
 	copy(buf[len(topic):], payload)
-	p := r.p
-	p.Topic = string(buf[:len(topic)])
+	p.Topic = ""
+	if len(topic) > 0 {
+		p.Topic = unsafe.String(&buf[0], len(topic))
+	}
 	t.topic = p.Topic
 	p.Payload = buf[len(topic):len(buf):len(buf)]
 	if payload == nil {
 		p.Payload = nil
 	}
-	h := &Publishing{done: make(chan struct{})}
 	c.in.mu.Lock()
-	if len(c.in.queue) >= c.maxQueued {
+	var err error
+	switch {
+	case c.in.closed: // the client closed after the check above
+		err = c.terminal()
+	case len(c.in.queue) >= c.maxQueued:
+		err = ErrQueueFull
+	}
+	if err != nil {
 		c.in.mu.Unlock()
-		c.endPublishEarly(&t, ErrQueueFull)
-		return failedPublishing(ErrQueueFull)
+		c.endPublishEarly(&t, err)
+		return failedPublishing(err)
 	}
-	if c.in.acc == nil {
-		c.in.acc = make(chan struct{})
-	}
-	h.acc = c.in.acc
 	c.in.queue = append(c.in.queue, asyncPub{p: p, h: h, t: t})
 	c.in.mu.Unlock()
 	c.wakeLoop()
 	return h
 }
 
+// startAsync calls the publish hooks for a PublishAsync and returns the
+// message as they left it. OnPublish is given a pointer to its properties,
+// so the message passes through a pooled op; user properties that
+// OnPublish set are copied out of the op's reused slice.
+func (c *core) startAsync(topic string, payload []byte, p codec.Publish, t *pubTrack) codec.Publish {
+	op := c.getPubOp()
+	op.r.p = p
+	op.r.p.Topic, op.r.p.Payload = topic, payload
+	c.startPublish(context.Background(), &op.r.p, &op.ps, t)
+	p = op.r.p
+	if op.ps.own {
+		p.Props.User = slices.Clone(p.Props.User)
+	}
+	op.release()
+	return p
+}
+
 // applyIntake hands the waiting PublishAsync calls to the session, in
-// order; runs on the loop. Their Accepted channel is closed by the next
-// flush, once what the session saved is durable.
+// order; runs on the loop. The next flush marks them accepted, once what
+// the session saved is durable.
 func (c *core) applyIntake() {
 	c.in.mu.Lock()
-	q, acc := c.in.queue, c.in.acc
-	c.in.queue, c.in.spare, c.in.acc = c.in.spare[:0], nil, nil
+	q := c.in.queue
+	c.in.queue, c.in.spare = c.in.spare[:0], nil
 	c.in.mu.Unlock()
 	now := time.Now()
 	for i := range q {
@@ -171,10 +267,8 @@ func (c *core) applyIntake() {
 			put(&c.asyncW, tok, a.h)
 			c.unsynced = true
 		}
+		c.accPending = append(c.accPending, a.h) // accepted by flush, after the Store's Sync
 		q[i] = asyncPub{}
-	}
-	if acc != nil {
-		c.accPending = append(c.accPending, acc) // closed by flush, after the Store's Sync
 	}
 	c.in.mu.Lock()
 	c.in.spare = q[:0]
@@ -183,8 +277,8 @@ func (c *core) applyIntake() {
 
 // syncAccepted makes the Store durable when the session may have saved
 // accepted messages that the write path did not sync (queued while
-// offline or beyond the send window), then closes the Accepted channels
-// waiting for that. While the writer is busy it leaves both to the next
+// offline or beyond the send window), then marks the PublishAsync
+// handles waiting for that accepted. While the writer is busy it leaves both to the next
 // flush, whose write syncs first anyway: one fsync, not two. A failed
 // Sync is logged; the Store's error then fails the messages that depend
 // on it when they are sent.
@@ -198,8 +292,8 @@ func (c *core) syncAccepted() {
 		}
 	}
 	c.unsynced = false
-	for i, a := range c.accPending {
-		close(a)
+	for i, h := range c.accPending {
+		h.accept()
 		c.accPending[i] = nil
 	}
 	c.accPending = c.accPending[:0]

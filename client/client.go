@@ -126,28 +126,34 @@ func (c *Client) Publish(ctx context.Context, topic string, payload []byte, opts
 // QoS 1/2 message is saved in the Store, when one is set, once the client's
 // loop has taken it: the handle's Accepted is closed when that is synced,
 // and a crash from then on loses nothing (a process restarted on the same
-// Store sends it). No goroutine is started per message. Options as
-// Publish.
+// Store sends it). No goroutine is started per message, and a call
+// makes one allocation when its topic and payload fit in 192 bytes (two
+// beyond), plus a channel for each of Done and Accepted asked for before
+// its event. Options as Publish.
 func (c *Client) PublishAsync(topic string, payload []byte, opts ...PublishOption) *Publishing {
-	var r pubReq
+	op := c.c.getPubOp() // a pooled pubReq: the options' calls would put a local on the heap
 	for _, o := range opts {
 		if o != nil {
-			o.applyPub(&r)
+			o.applyPub(&op.r)
 		}
 	}
-	return c.c.publishAsync(topic, payload, &r)
+	p := op.r.p
+	op.release()
+	return c.c.publishAsync(topic, payload, p)
 }
 
 // PublishAsync is Client.PublishAsync with MQTT 5.0 options; the handle's
 // Ack gives the PUBACK's or PUBCOMP's reason code and properties.
 func (c *Client5) PublishAsync(topic string, payload []byte, opts ...PublishOption5) *Publishing {
-	var r pubReq
+	op := c.c.getPubOp() // a pooled pubReq: the options' calls would put a local on the heap
 	for _, o := range opts {
 		if o != nil {
-			o.applyPub5(&r)
+			o.applyPub5(&op.r)
 		}
 	}
-	return c.c.publishAsync(topic, payload, &r)
+	p := op.r.p
+	op.release()
+	return c.c.publishAsync(topic, payload, p)
 }
 
 // Drain waits until every accepted publish is complete: those in flight,

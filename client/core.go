@@ -118,7 +118,7 @@ type core struct {
 	asyncW     map[session.Token]*Publishing // PublishAsync handles by token
 	drains     []drainReq
 	unsynced   bool                       // the session may have saved accepted messages the Store has not synced
-	accPending []chan struct{}            // Accepted channels to close after the next Sync
+	accPending []*Publishing              // PublishAsync handles to mark accepted after the next Sync
 	pubs       map[session.Token]pubTrack // publishes the session took and has not completed
 	readAt     int64                      // while consume feeds the session: when the bytes were read, in ns since stats.born plus one; 0 otherwise
 }
@@ -706,18 +706,16 @@ func (c *core) shutdown() {
 		delete(c.asyncW, t)
 	}
 	c.in.mu.Lock()
-	left, acc := c.in.queue, c.in.acc
-	c.in.queue, c.in.acc = nil, nil
+	left := c.in.queue
+	c.in.queue, c.in.closed = nil, true
 	c.in.mu.Unlock()
 	for _, a := range left {
 		c.endPublish(now, &a.t, err, 0)
 		a.h.resolve(result{err: err})
+		a.h.accept()
 	}
-	if acc != nil {
-		close(acc)
-	}
-	for _, a := range c.accPending {
-		close(a)
+	for _, h := range c.accPending {
+		h.accept()
 	}
 	c.accPending = nil
 	for _, d := range c.drains {
