@@ -94,7 +94,7 @@ func TestIdleClientHoldsLittle(t *testing.T) {
 		for i := range msgs {
 			msgs[i] = &codec.Publish{Topic: "burst/a", Payload: payload}
 		}
-		go p.send(msgs...)
+		sent := p.sendAsync(msgs...)
 		for i := range burst {
 			m, err := sub.Next(ctx)
 			if err != nil {
@@ -103,6 +103,9 @@ func TestIdleClientHoldsLittle(t *testing.T) {
 			if len(m.Payload) != len(payload) {
 				t.Fatalf("message %d has %d bytes", i, len(m.Payload))
 			}
+		}
+		if err := <-sent; err != nil {
+			t.Fatalf("broker write: %v", err)
 		}
 		for len(states) > 0 {
 			<-states

@@ -116,6 +116,27 @@ func (p *peer) send(pkts ...codec.Packet) {
 	}
 }
 
+// sendAsync writes packets to the client from another goroutine, for a
+// test that must read while they are written; the channel gets the
+// write's error, which the test checks on its own goroutine.
+func (p *peer) sendAsync(pkts ...codec.Packet) <-chan error {
+	p.t.Helper()
+	var b []byte
+	for _, pk := range pkts {
+		var err error
+		if b, err = codec.Append(b, pk, p.v); err != nil {
+			p.t.Fatalf("encode %v: %v", pk, err)
+		}
+	}
+	errc := make(chan error, 1)
+	go func() {
+		ctx, cancel := p.ctx()
+		defer cancel()
+		errc <- p.cp.Run(ctx, conformance.SendBytes(b))
+	}()
+	return errc
+}
+
 // handshake reads the CONNECT and answers with ack (a plain CONNACK when nil).
 func (p *peer) handshake(ack *codec.Connack) *codec.Connect {
 	p.t.Helper()

@@ -42,7 +42,6 @@ type proxyConn struct {
 	connectID  string
 	connected  bool // a CONNECT went through
 	fake       bool // the proxy answered the CONNECT itself: drop everything
-	deaf       bool // stop forwarding client bytes
 	connectPkt *codec.Connect
 }
 
