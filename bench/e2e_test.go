@@ -20,6 +20,11 @@ package bench
 //	                         window to a subscriber with its library's
 //	                         defaults: delivered/sent beside msg/s, so a drop
 //	                         cannot hide behind a rate.
+//
+// With ZMQTT_BENCH_BROKER=nats, BenchmarkE2EThroughput runs through a
+// private one-node NATS server instead (MQTT 3.1.1, QoS 0 and 1: what NATS
+// supports), a multi-threaded broker that is not what limits the rate on
+// two cores as Mosquitto is.
 
 import (
 	"bytes"
@@ -50,6 +55,10 @@ var (
 	brokerOnce sync.Once
 	broker     *brokertest.Broker
 	brokerErr  error
+
+	natsOnce sync.Once
+	nats     *brokertest.NATSCluster
+	natsErr  error
 )
 
 // sharedBroker starts one Mosquitto for the whole run; TestMain stops it.
@@ -65,10 +74,54 @@ func sharedBroker(b *testing.B) *brokertest.Broker {
 	return broker
 }
 
+// e2eTarget is the broker BenchmarkE2EThroughput runs through: its MQTT
+// URL, the process whose cost is metered, and what it supports.
+type e2eTarget struct {
+	url  string
+	proc interface{ PID() int }
+	// only311 and maxQoS: NATS speaks MQTT 3.1.1 alone and closes the
+	// connection on a QoS 2 PUBLISH.
+	only311 bool
+	maxQoS  byte
+}
+
+// natsNode is node 0 of a NATS cluster as a metered process.
+type natsNode struct{ c *brokertest.NATSCluster }
+
+func (n natsNode) PID() int { return n.c.PID(0) }
+
+// throughputTarget is the private Mosquitto, or with
+// ZMQTT_BENCH_BROKER=nats a private one-node NATS server (multi-threaded,
+// MQTT through JetStream), started once for the run: there the broker
+// is not what limits the rate on two cores.
+func throughputTarget(b *testing.B) e2eTarget {
+	switch v := os.Getenv("ZMQTT_BENCH_BROKER"); v {
+	case "", "mosquitto":
+		br := sharedBroker(b)
+		return e2eTarget{url: br.URL(brokertest.MQTT), proc: br, maxQoS: 2}
+	case "nats":
+		natsOnce.Do(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			nats, natsErr = brokertest.LaunchNATSCluster(ctx, 1)
+		})
+		if natsErr != nil {
+			b.Fatal(natsErr)
+		}
+		return e2eTarget{url: nats.URL(0), proc: natsNode{nats}, only311: true, maxQoS: 1}
+	default:
+		b.Fatalf("ZMQTT_BENCH_BROKER=%q: want mosquitto or nats", v)
+		return e2eTarget{}
+	}
+}
+
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if broker != nil {
 		broker.Close()
+	}
+	if nats != nil {
+		nats.Close()
 	}
 	removeFakeServer()
 	os.Exit(code)
@@ -382,12 +435,15 @@ var sizes = []int{64, 1024}
 const window = 256
 
 func BenchmarkE2EThroughput(b *testing.B) {
-	br := sharedBroker(b)
+	tg := throughputTarget(b)
 	for _, im := range impls {
-		for _, qos := range []byte{0, 1, 2} {
+		if tg.only311 && im.v != codec.V311 {
+			continue
+		}
+		for qos := range tg.maxQoS + 1 {
 			for _, size := range sizes {
 				name := fmt.Sprintf("v=%v/qos=%d/size=%d/impl=%s", im.v, qos, size, im.name)
-				b.Run(name, func(b *testing.B) { throughput(b, br, im, qos, size) })
+				b.Run(name, func(b *testing.B) { throughput(b, tg, im, qos, size) })
 			}
 		}
 	}
@@ -395,7 +451,7 @@ func BenchmarkE2EThroughput(b *testing.B) {
 
 var runID atomic.Int64
 
-func throughput(b *testing.B, br *brokertest.Broker, im impl, qos byte, size int) {
+func throughput(b *testing.B, tg e2eTarget, im impl, qos byte, size int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	id := strconv.FormatInt(runID.Add(1), 10)
@@ -405,7 +461,7 @@ func throughput(b *testing.B, br *brokertest.Broker, im impl, qos byte, size int
 	done := make(chan struct{})
 	var target atomic.Int64
 	target.Store(-1)
-	sub, err := im.dial(ctx, br.URL(brokertest.MQTT), "sub-"+id)
+	sub, err := im.dial(ctx, tg.url, "sub-"+id)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -418,7 +474,7 @@ func throughput(b *testing.B, br *brokertest.Broker, im impl, qos byte, size int
 	}); err != nil {
 		b.Fatal(err)
 	}
-	pub, err := im.dial(ctx, br.URL(brokertest.MQTT), "pub-"+id)
+	pub, err := im.dial(ctx, tg.url, "pub-"+id)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -433,7 +489,7 @@ func throughput(b *testing.B, br *brokertest.Broker, im impl, qos byte, size int
 	b.SetBytes(int64(size))
 	b.ResetTimer()
 	start := time.Now()
-	cpu := startCPU(br)
+	cpu := startCPU(tg.proc)
 	n := int64(b.N)
 	target.Store(n)
 	var wg sync.WaitGroup
@@ -486,7 +542,7 @@ func throughput(b *testing.B, br *brokertest.Broker, im impl, qos byte, size int
 	default:
 	}
 	b.ReportMetric(float64(n)/elapsed.Seconds(), "msg/s")
-	cpu.report(b, br, n)
+	cpu.report(b, tg.proc, n)
 }
 
 // asyncRing is how many PublishAsync handles impl=zmqtt-async keeps: a
@@ -578,22 +634,30 @@ func procIO(pid string) (r, w int64) {
 	return
 }
 
-// procCSW is the context switches of a process, from /proc/<pid>/status;
-// -1 where unknown.
+// procCSW is the context switches of a process, from the status of each of
+// its threads under /proc/<pid>/task; -1 where unknown.
 func procCSW(pid string) int64 {
-	data, err := os.ReadFile("/proc/" + pid + "/status")
+	// The status of a process counts its main thread's switches only: add
+	// up every thread's (Mosquitto has one, NATS many).
+	tasks, err := os.ReadDir("/proc/" + pid + "/task")
 	if err != nil {
 		return -1
 	}
 	var n int64 = -1
-	for _, l := range strings.Split(string(data), "\n") {
-		for _, k := range []string{"voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:"} {
-			if v, ok := strings.CutPrefix(l, k); ok {
-				x, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-				if err != nil {
-					return -1
+	for _, t := range tasks {
+		data, err := os.ReadFile("/proc/" + pid + "/task/" + t.Name() + "/status")
+		if err != nil {
+			continue // the thread has exited
+		}
+		for _, l := range strings.Split(string(data), "\n") {
+			for _, k := range []string{"voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:"} {
+				if v, ok := strings.CutPrefix(l, k); ok {
+					x, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+					if err != nil {
+						return -1
+					}
+					n = max(n, 0) + x
 				}
-				n = max(n, 0) + x
 			}
 		}
 	}
@@ -633,15 +697,16 @@ func costOfPID(pid int) procCost {
 	return c
 }
 
-func brokerCost(br *brokertest.Broker) procCost { return costOfPID(br.PID()) }
+// brokerCost is the counters of the broker's process.
+func brokerCost(br interface{ PID() int }) procCost { return costOfPID(br.PID()) }
 
-func startCPU(br *brokertest.Broker) cpuMeter {
+func startCPU(br interface{ PID() int }) cpuMeter {
 	return cpuMeter{self: selfCost(), broker: brokerCost(br)}
 }
 
 // report adds, per message of n: client-cpu-µs, client-csw, client-syscr,
 // client-syscw, and the same of the broker.
-func (m cpuMeter) report(b *testing.B, br *brokertest.Broker, n int64) {
+func (m cpuMeter) report(b *testing.B, br interface{ PID() int }, n int64) {
 	per := func(unit string, before, after int64) {
 		if before >= 0 && after >= 0 {
 			b.ReportMetric(float64(after-before)/float64(n), unit)

@@ -494,6 +494,14 @@ func (c *NATSCluster) Addr(i int) string {
 // URL returns the mqtt:// URL of node i's MQTT listener.
 func (c *NATSCluster) URL(i int) string { return "mqtt://" + c.Addr(i) }
 
+// PID returns the process ID of node i, or 0 while it is not running.
+func (c *NATSCluster) PID(i int) int {
+	if p := c.nodes[i].current(); p != nil && p.Running() {
+		return p.PID()
+	}
+	return 0
+}
+
 // URLs returns the MQTT URLs of all nodes, in node order.
 func (c *NATSCluster) URLs() []string {
 	us := make([]string, len(c.nodes))
