@@ -187,7 +187,11 @@ func ceilingPublish(b *testing.B, im impl, qos byte) {
 	var wg sync.WaitGroup
 	errs := make(chan error, ceilingWorkers)
 	workers := ceilingWorkers
-	if ap, ok := cl.(asyncPublisher); ok && im.async {
+	if im.async {
+		ap, ok := cl.(asyncPublisher)
+		if !ok {
+			b.Fatalf("%s has no asynchronous publish", im.name)
+		}
 		workers = 0 // one goroutine calling PublishAsync, with no window
 		wg.Go(func() {
 			if err := publishAsyncAll(ctx, ap, make(chan struct{}, n), topic, payload, qos, n); err != nil {

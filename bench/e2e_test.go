@@ -78,7 +78,7 @@ func sharedBroker(b *testing.B) *brokertest.Broker {
 // URL, the process whose cost is metered, and what it supports.
 type e2eTarget struct {
 	url  string
-	proc interface{ PID() int }
+	proc process
 	// only311 and maxQoS: NATS speaks MQTT 3.1.1 alone and closes the
 	// connection on a QoS 2 PUBLISH.
 	only311 bool
@@ -697,16 +697,19 @@ func costOfPID(pid int) procCost {
 	return c
 }
 
-// brokerCost is the counters of the broker's process.
-func brokerCost(br interface{ PID() int }) procCost { return costOfPID(br.PID()) }
+// process is a broker whose process the benchmarks meter.
+type process interface{ PID() int }
 
-func startCPU(br interface{ PID() int }) cpuMeter {
+// brokerCost is the counters of the broker's process.
+func brokerCost(br process) procCost { return costOfPID(br.PID()) }
+
+func startCPU(br process) cpuMeter {
 	return cpuMeter{self: selfCost(), broker: brokerCost(br)}
 }
 
 // report adds, per message of n: client-cpu-µs, client-csw, client-syscr,
 // client-syscw, and the same of the broker.
-func (m cpuMeter) report(b *testing.B, br interface{ PID() int }, n int64) {
+func (m cpuMeter) report(b *testing.B, br process, n int64) {
 	per := func(unit string, before, after int64) {
 		if before >= 0 && after >= 0 {
 			b.ReportMetric(float64(after-before)/float64(n), unit)

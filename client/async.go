@@ -17,45 +17,51 @@ import (
 // QoS 2: PUBCOMP) or failed, and Err then says which. It is safe for
 // concurrent use.
 type Publishing struct {
-	state atomic.Uint32 // pubEnded, pubAccepted
+	state atomic.Uint32 // pubEnded, pubAccepted, and who waits for them
 	mu    sync.Mutex    // guards done and acc
 	// done and acc are made by the first call that finds their event still
-	// ahead: a handle looked at only afterwards costs no channel.
+	// ahead: a handle looked at only afterwards costs no channel, and its
+	// events cost the loop one atomic operation each, no lock.
 	done, acc chan struct{}
 	err       error
 	code      codec.ReasonCode
 	props     *codec.Properties // of the acknowledgement; nil when it had none
 }
 
-// The bits of Publishing.state.
+// The bits of Publishing.state: an event, and beside it (shifted by
+// pubWaited) that its channel was made.
 const (
 	pubEnded    = 1 << iota // err, code and props are final
 	pubAccepted             // the loop took the message in, and the Store synced it
+	pubWaited   = 2         // shift from an event's bit to its channel's
 )
 
-// event returns a channel closed once bit is set in p's state.
+// event returns a channel closed once bit is set in p's state. It makes
+// the channel and then marks it made; set, which sets bit and reads the
+// mark in one operation, closes it when it was made first, and event
+// returns closedChan when bit came first.
 func (p *Publishing) event(bit uint32, ch *chan struct{}) <-chan struct{} {
 	if p.state.Load()&bit != 0 {
 		return closedChan
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.state.Load()&bit != 0 {
-		return closedChan
-	}
 	if *ch == nil {
 		*ch = make(chan struct{})
+	}
+	if p.state.Or(bit<<pubWaited)&bit != 0 {
+		return closedChan
 	}
 	return *ch
 }
 
 // set sets bit in p's state and closes its channel if one was made.
 func (p *Publishing) set(bit uint32, ch *chan struct{}) {
-	p.mu.Lock()
-	p.state.Or(bit)
-	if *ch != nil {
-		close(*ch)
+	if p.state.Or(bit)&(bit<<pubWaited) == 0 {
+		return // no channel: event will see bit
 	}
+	p.mu.Lock()
+	close(*ch)
 	p.mu.Unlock()
 }
 
@@ -177,24 +183,24 @@ type intake struct {
 }
 
 // publishAsync copies the message and hands it to the loop without
-// waiting. It fails at once (a Publishing already done) for an invalid
-// topic, a full intake or a closed client. p carries the options; it is
-// taken by value so that it stays off the heap unless observed.
-func (c *core) publishAsync(topic string, payload []byte, p codec.Publish) *Publishing {
+// waiting; op holds the options, and publishAsync releases it. It fails
+// at once (a Publishing already done) for an invalid topic, a full intake
+// or a closed client.
+func (c *core) publishAsync(topic string, payload []byte, op *pubOp) *Publishing {
 	if err := codec.ValidateTopicName(topic); err != nil {
+		op.release()
 		return failedPublishing(err)
 	}
 	var t pubTrack
 	if c.o.pubHooks {
-		p = c.startAsync(topic, payload, p, &t)
+		op.r.p.Topic, op.r.p.Payload = topic, payload
+		c.startPublish(context.Background(), &op.r.p, &op.ps, &t)
 	}
-	select {
-	case <-c.exited:
-		err := c.terminal()
-		c.endPublishEarly(&t, err)
-		return failedPublishing(err)
-	default:
+	p := op.r.p
+	if op.ps.own { // OnPublish set user properties in the op's reused slice
+		p.Props.User = slices.Clone(p.Props.User)
 	}
+	op.release()
 	// The topic is copied too: it may view a buffer the caller reuses (a
 	// string decoded by codec does).
 	h, buf := newPublishing(len(topic) + len(payload))
@@ -212,7 +218,7 @@ func (c *core) publishAsync(topic string, payload []byte, p codec.Publish) *Publ
 	c.in.mu.Lock()
 	var err error
 	switch {
-	case c.in.closed: // the client closed after the check above
+	case c.in.closed: // the loop has ended
 		err = c.terminal()
 	case len(c.in.queue) >= c.maxQueued:
 		err = ErrQueueFull
@@ -226,23 +232,6 @@ func (c *core) publishAsync(topic string, payload []byte, p codec.Publish) *Publ
 	c.in.mu.Unlock()
 	c.wakeLoop()
 	return h
-}
-
-// startAsync calls the publish hooks for a PublishAsync and returns the
-// message as they left it. OnPublish is given a pointer to its properties,
-// so the message passes through a pooled op; user properties that
-// OnPublish set are copied out of the op's reused slice.
-func (c *core) startAsync(topic string, payload []byte, p codec.Publish, t *pubTrack) codec.Publish {
-	op := c.getPubOp()
-	op.r.p = p
-	op.r.p.Topic, op.r.p.Payload = topic, payload
-	c.startPublish(context.Background(), &op.r.p, &op.ps, t)
-	p = op.r.p
-	if op.ps.own {
-		p.Props.User = slices.Clone(p.Props.User)
-	}
-	op.release()
-	return p
 }
 
 // applyIntake hands the waiting PublishAsync calls to the session, in
@@ -278,8 +267,9 @@ func (c *core) applyIntake() {
 // syncAccepted makes the Store durable when the session may have saved
 // accepted messages that the write path did not sync (queued while
 // offline or beyond the send window), then marks the PublishAsync
-// handles waiting for that accepted. While the writer is busy it leaves both to the next
-// flush, whose write syncs first anyway: one fsync, not two. A failed
+// handles waiting for that accepted. While the writer is busy it leaves
+// both to the next flush, whose write syncs first anyway: one fsync, not
+// two. A failed
 // Sync is logged; the Store's error then fails the messages that depend
 // on it when they are sent.
 func (c *core) syncAccepted() {

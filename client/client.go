@@ -131,29 +131,25 @@ func (c *Client) Publish(ctx context.Context, topic string, payload []byte, opts
 // beyond), plus a channel for each of Done and Accepted asked for before
 // its event. Options as Publish.
 func (c *Client) PublishAsync(topic string, payload []byte, opts ...PublishOption) *Publishing {
-	op := c.c.getPubOp() // a pooled pubReq: the options' calls would put a local on the heap
+	op := c.c.getPubOp() // pooled: the options' calls would put a local on the heap
 	for _, o := range opts {
 		if o != nil {
 			o.applyPub(&op.r)
 		}
 	}
-	p := op.r.p
-	op.release()
-	return c.c.publishAsync(topic, payload, p)
+	return c.c.publishAsync(topic, payload, op)
 }
 
 // PublishAsync is Client.PublishAsync with MQTT 5.0 options; the handle's
 // Ack gives the PUBACK's or PUBCOMP's reason code and properties.
 func (c *Client5) PublishAsync(topic string, payload []byte, opts ...PublishOption5) *Publishing {
-	op := c.c.getPubOp() // a pooled pubReq: the options' calls would put a local on the heap
+	op := c.c.getPubOp() // pooled: the options' calls would put a local on the heap
 	for _, o := range opts {
 		if o != nil {
 			o.applyPub5(&op.r)
 		}
 	}
-	p := op.r.p
-	op.release()
-	return c.c.publishAsync(topic, payload, p)
+	return c.c.publishAsync(topic, payload, op)
 }
 
 // Drain waits until every accepted publish is complete: those in flight,
