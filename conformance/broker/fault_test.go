@@ -35,14 +35,40 @@ type faultProxy struct {
 }
 
 type proxyConn struct {
-	p          *faultProxy
-	client     net.Conn
-	broker     net.Conn
-	wmu        sync.Mutex // serialises writes to client
-	connectID  string
-	connected  bool // a CONNECT went through
-	fake       bool // the proxy answered the CONNECT itself: drop everything
-	connectPkt *codec.Connect
+	p      *faultProxy
+	client net.Conn
+	broker net.Conn
+	wmu    sync.Mutex // serialises writes to client
+
+	// The fields below are written only by clientToBroker, under mu;
+	// brokerToClient and another connection's fanout read them under mu.
+	mu        sync.Mutex
+	connectID string
+	connected bool // a CONNECT went through
+	fake      bool // the proxy answered the CONNECT itself: drop everything
+}
+
+// setFake marks the connection as answered by the proxy.
+func (c *proxyConn) setFake() {
+	c.mu.Lock()
+	c.fake = true
+	c.mu.Unlock()
+}
+
+// forwarding reports whether a CONNECT went through to the broker and the
+// proxy has not faked the session; safe from any goroutine.
+func (c *proxyConn) forwarding() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.connected && !c.fake
+}
+
+// clientID is the client identifier of the CONNECT that went through;
+// safe from any goroutine.
+func (c *proxyConn) clientID() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.connectID
 }
 
 // fault says how the proxy misbehaves. Each hook returns the packets to
@@ -155,7 +181,7 @@ func (c *proxyConn) clientToBroker() {
 		if derr != nil {
 			if f.swallow {
 				if !c.connected && !c.fake {
-					c.fake = true
+					c.setFake()
 					c.writeClient(c.encode([]codec.Packet{&codec.Connack{}}))
 				}
 				continue
@@ -165,14 +191,16 @@ func (c *proxyConn) clientToBroker() {
 		}
 		if f.swallow && (c.fake || (!c.connected && pkt.Type() != codec.TypeConnect) || (c.connected && pkt.Type() == codec.TypeConnect)) {
 			if !c.connected && !c.fake {
-				c.fake = true
+				c.setFake()
 				c.writeClient(c.encode([]codec.Packet{&codec.Connack{}}))
 			}
 			continue
 		}
 		pkt = codec.Clone(pkt)
 		if cp, ok := pkt.(*codec.Connect); ok {
-			c.connected, c.connectID, c.connectPkt = true, cp.ClientID, cp
+			c.mu.Lock()
+			c.connected, c.connectID = true, cp.ClientID
+			c.mu.Unlock()
 		}
 		if d, ok := pkt.(*codec.Disconnect); ok && f.normalDisconnectAborts && d.ReasonCode == 0 {
 			return // close the broker side without DISCONNECT
@@ -230,7 +258,7 @@ func (p *faultProxy) fanout(pub *codec.Publish) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for c := range p.clients {
-		if c.connected && !c.fake {
+		if c.forwarding() {
 			c.writeClient(c.encode([]codec.Packet{cp}))
 		}
 	}
@@ -287,7 +315,7 @@ var faults = []*fault{
 			switch {
 			case ack.ReasonCode != 0:
 				ack.ReasonCode = 0 // accept what the broker refused
-			case c.connectID == "" || len(c.connectID) == 23:
+			case c.clientID() == "" || len(c.clientID()) == 23:
 				ack.ReasonCode = codec.ReturnIdentifierRejected // refuse what every broker must accept
 				if c.p.version == codec.V5 {
 					ack.ReasonCode = codec.ReasonClientIdentifierNotValid
