@@ -83,7 +83,9 @@ func (c *Client5) Connect(ctx context.Context) error { return c.c.connect(ctx) }
 // whatever ctx: the client is always closed and its goroutines have exited
 // when Disconnect returns. It returns ctx's error when ctx ended before the
 // DISCONNECT was written (the connection is then cut, and the broker
-// publishes the will), else nil. Calling it again returns nil.
+// publishes the will), else nil. Calling it again returns nil. Called from
+// an OnStateChange or OnUnrouted callback, it does not wait for that
+// callback: the callbacks' goroutine exits after the callback returns.
 func (c *Client) Disconnect(ctx context.Context) error { return c.c.close(ctx, nil, nil) }
 
 // Disconnect is Client.Disconnect for MQTT 5.0, with an optional reason

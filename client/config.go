@@ -116,6 +116,9 @@ type Config struct {
 	// OnStateChange is called, in order and on a goroutine of the client's,
 	// at every change of connection state, with the server concerned. It
 	// must return promptly: the client closes only after it has returned.
+	// It may call Disconnect, which then returns once the client is closed
+	// without waiting for the callback that called it; the callbacks queued
+	// behind it (the change to StateClosed among them) run after it returns.
 	OnStateChange func(StateChange)
 	// ConnectTimeout bounds the wait for CONNACK after the transport is up;
 	// default 30 s.
@@ -199,7 +202,8 @@ type Config struct {
 	// HoldTimeout. The last two are acknowledged only after OnUnrouted
 	// returns, so a crash first leaves them with the broker. Nil only
 	// counts them (Unrouted) and acknowledges at once. It must not block
-	// for long: later callbacks wait behind it.
+	// for long: later callbacks wait behind it. Like OnStateChange, it may
+	// call Disconnect.
 	OnUnrouted func(Message)
 }
 

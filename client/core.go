@@ -92,8 +92,8 @@ type core struct {
 	lingerAt   time.Time     // when the loop next checks whether it has had no work for loopLinger; zero: not set
 	goCold     bool          // the loop exits when no work is waiting
 	woke       bool          // this pass woke a caller, who may soon call again
-	passCmds   []func()      // the calls this pass runs (swapped with sc.cmds)
 	pass       passWork      // what else this pass was kicked for
+	passCmds   []func()      // the calls this pass runs (swapped with sc.cmds)
 	attempts   int           // failed attempts in a row
 	rounds     int           // failed rounds of the server list in a row
 	srv        int           // index in servers of the server in use or tried

@@ -1,6 +1,10 @@
 package client
 
-import "sync"
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+)
 
 // notifier runs the user's callbacks in the order the loop produced them,
 // on a goroutine of its own, so that user code never runs on the loop or
@@ -15,6 +19,10 @@ type notifier struct {
 	stopped bool
 	wg      sync.WaitGroup
 	onState func(StateChange)
+	// gid identifies the goroutine working through the queue (0: none), so
+	// that a callback that closes the client is not made to wait for
+	// itself (inCallback).
+	gid atomic.Uint64
 }
 
 func (n *notifier) start(onState func(StateChange)) {
@@ -24,6 +32,8 @@ func (n *notifier) start(onState func(StateChange)) {
 // run calls the queued callbacks in order; it exits when the queue is empty.
 func (n *notifier) run() {
 	defer n.wg.Done()
+	n.gid.Store(goid())
+	defer n.gid.Store(0)
 	for {
 		n.mu.Lock()
 		if len(n.queue) == 0 {
@@ -67,5 +77,42 @@ func (n *notifier) stop() {
 	n.mu.Unlock()
 }
 
-// wait blocks until the callbacks queued before stop have run.
-func (n *notifier) wait() { n.wg.Wait() }
+// wait blocks until the callbacks queued before stop have run. Called from
+// one of those callbacks (one that closes the client), it returns at once:
+// waiting would be waiting for itself. The callbacks queued behind it then
+// run after it returns, on the same goroutine, which exits after them.
+func (n *notifier) wait() {
+	if n.inCallback() {
+		return
+	}
+	n.wg.Wait()
+}
+
+// inCallback reports whether the caller is the goroutine running the
+// user's callbacks.
+func (n *notifier) inCallback() bool {
+	g := n.gid.Load()
+	return g != 0 && g == goid()
+}
+
+// goid returns the calling goroutine's id, read from the first line of its
+// stack trace ("goroutine 42 [running]:"). Go keeps goroutine ids out of
+// its API on purpose; the client needs one fact only, whether close was
+// called from its own callback goroutine, and asks it once per notifier
+// run and once per close, never on a message's path.
+func goid() uint64 {
+	var buf [64]byte
+	b := buf[:runtime.Stack(buf[:], false)]
+	const prefix = "goroutine "
+	if len(b) < len(prefix) {
+		return 0
+	}
+	var id uint64
+	for _, c := range b[len(prefix):] {
+		if c < '0' || c > '9' {
+			break
+		}
+		id = id*10 + uint64(c-'0')
+	}
+	return id
+}
