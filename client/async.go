@@ -92,9 +92,6 @@ func (p *Publishing) Err() error {
 // Wait waits for the publish to complete and returns its error, or ctx's
 // error when ctx ends first (the publish goes on).
 func (p *Publishing) Wait(ctx context.Context) error {
-	if p.state.Load()&pubEnded != 0 {
-		return p.err
-	}
 	select {
 	case <-p.Done():
 		return p.err
@@ -269,9 +266,8 @@ func (c *core) applyIntake() {
 // offline or beyond the send window), then marks the PublishAsync
 // handles waiting for that accepted. While the writer is busy it leaves
 // both to the next flush, whose write syncs first anyway: one fsync, not
-// two. A failed
-// Sync is logged; the Store's error then fails the messages that depend
-// on it when they are sent.
+// two. A failed Sync is logged; the Store's error then fails the messages
+// that depend on it when they are sent.
 func (c *core) syncAccepted() {
 	if c.conn != nil && c.conn.writing {
 		return

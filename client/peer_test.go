@@ -104,14 +104,7 @@ func (p *peer) send(pkts ...codec.Packet) {
 	p.t.Helper()
 	ctx, cancel := p.ctx()
 	defer cancel()
-	var b []byte
-	for _, pk := range pkts {
-		var err error
-		if b, err = codec.Append(b, pk, p.v); err != nil {
-			p.t.Fatalf("encode %v: %v", pk, err)
-		}
-	}
-	if err := p.cp.Run(ctx, conformance.SendBytes(b)); err != nil {
+	if err := p.cp.Run(ctx, conformance.SendBytes(p.encode(pkts))); err != nil {
 		p.t.Fatalf("broker write: %v", err)
 	}
 }
@@ -121,13 +114,7 @@ func (p *peer) send(pkts ...codec.Packet) {
 // write's error, which the test checks on its own goroutine.
 func (p *peer) sendAsync(pkts ...codec.Packet) <-chan error {
 	p.t.Helper()
-	var b []byte
-	for _, pk := range pkts {
-		var err error
-		if b, err = codec.Append(b, pk, p.v); err != nil {
-			p.t.Fatalf("encode %v: %v", pk, err)
-		}
-	}
+	b := p.encode(pkts)
 	errc := make(chan error, 1)
 	go func() {
 		ctx, cancel := p.ctx()
@@ -135,6 +122,20 @@ func (p *peer) sendAsync(pkts ...codec.Packet) <-chan error {
 		errc <- p.cp.Run(ctx, conformance.SendBytes(b))
 	}()
 	return errc
+}
+
+// encode appends pkts in the peer's version; it fails the test on a
+// packet the codec refuses.
+func (p *peer) encode(pkts []codec.Packet) []byte {
+	p.t.Helper()
+	var b []byte
+	for _, pk := range pkts {
+		var err error
+		if b, err = codec.Append(b, pk, p.v); err != nil {
+			p.t.Fatalf("encode %v: %v", pk, err)
+		}
+	}
+	return b
 }
 
 // handshake reads the CONNECT and answers with ack (a plain CONNACK when nil).
